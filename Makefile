@@ -1,0 +1,66 @@
+# prediag: every command a developer or CI needs. `make help` lists them.
+SHELL := /bin/bash
+export PYENV_VERSION ?= 3.13.0
+export SAM_CLI_TELEMETRY := 0
+PYTHON ?= python3.13
+VENV := .venv
+SAM_VENV := .venv-sam
+CHECKOV_VENV := .venv-checkov
+BIN := $(VENV)/bin
+PORT ?= 3000
+MOTO_PORT ?= 5005
+
+.PHONY: help setup run test lint typecheck template-check build unit integration e2e bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+$(SAM_VENV)/.installed:
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install -q --upgrade pip
+	$(SAM_VENV)/bin/pip install -q 'aws-sam-cli>=1.130'
+	touch $@
+
+$(CHECKOV_VENV)/.installed:
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install -q --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install -q 'checkov>=3.2'
+	touch $@
+
+setup: $(BIN)/.installed $(SAM_VENV)/.installed ## Create the virtual environments
+
+run: $(BIN)/.installed ## Start the whole pipeline locally (moto + API + triggers), Ctrl-C stops it
+	$(BIN)/prediag local start --port $(PORT) --moto-port $(MOTO_PORT) $(ARGS)
+
+lint: $(BIN)/.installed ## ruff
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(BIN)/.installed ## mypy (strict on the shared package)
+	$(BIN)/mypy layers/common/prediag tools
+	for fn in functions/*/app.py; do $(BIN)/mypy "$$fn" || exit 1; done
+
+template-check: $(BIN)/.installed $(SAM_VENV)/.installed ## cfn-lint and sam validate --lint
+	$(BIN)/cfn-lint template.yaml
+	$(SAM_VENV)/bin/sam validate --lint --region eu-west-1
+
+build: $(SAM_VENV)/.installed ## sam build (arm64, python3.13)
+	$(SAM_VENV)/bin/sam build --cached --parallel
+
+unit: $(BIN)/.installed ## Unit tests only
+	$(BIN)/pytest tests/unit -q
+
+test: setup lint typecheck template-check build ## Set up and run every check
+	$(BIN)/pytest -q
+
+bench: $(BIN)/.installed ## Benchmarks (not tests): ratios printed to stdout
+	$(BIN)/python -m tests.bench.ensemble
+
+clean: ## Remove build output and virtual environments
+	rm -rf .aws-sam $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .pytest_cache .mypy_cache .ruff_cache

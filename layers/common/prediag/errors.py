@@ -1,0 +1,31 @@
+"""Domain exceptions; handlers map them to responses."""
+
+
+class PrediagError(Exception):
+    """Base of every error the domain raises on purpose."""
+
+
+class ConfigurationError(PrediagError):
+    """The environment is missing a setting the function needs."""
+
+
+class NotFoundError(PrediagError):
+    """No such record (or the caller may not know it exists)."""
+
+
+class ConflictError(PrediagError):
+    """A conditional write found the record in another state."""
+
+
+class EnqueueError(PrediagError):
+    """The job could not be handed to the queue; the submission was not accepted."""
+
+
+class ForbiddenError(PrediagError):
+    """The caller is authenticated but may not use this route."""
+
+
+class AnalysisError(PrediagError):
+    """The analysis could not be produced. `retryable` says whether another attempt may help."""
+
+    retryable: bool = True

@@ -1,0 +1,304 @@
+"""Pydantic models: the contract between the API, the queue, the table and the models.
+
+Field names on the wire are camelCase (what the mobile app sends); Python code uses snake_case.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic.alias_generators import to_camel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Contract(BaseModel):
+    """Base for every model that crosses a boundary: camelCase aliases, unknown fields refused."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        str_strip_whitespace=True,
+    )
+
+    def dump(self) -> dict[str, Any]:
+        """JSON-ready dict with wire (camelCase) names."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class Urgency(StrEnum):
+    """Veterinary Triage List (Ruys et al. 2012): five levels, most urgent first."""
+
+    IMMEDIATE = "immediate"
+    VERY_URGENT = "very_urgent"
+    URGENT = "urgent"
+    STANDARD = "standard"
+    NON_URGENT = "non_urgent"
+
+    @property
+    def rank(self) -> int:
+        """0 is the most urgent level, 4 the least."""
+        return _URGENCY_ORDER.index(self)
+
+    @property
+    def colour(self) -> str:
+        return _URGENCY_COLOUR[self]
+
+    @property
+    def target_minutes(self) -> int:
+        return _URGENCY_TARGET_MINUTES[self]
+
+    def at_least(self, floor: Urgency) -> Urgency:
+        """This level, raised to `floor` if `floor` is more urgent."""
+        return floor if floor.rank < self.rank else self
+
+    @classmethod
+    def most_urgent(cls, levels: list[Urgency]) -> Urgency:
+        return min(levels, key=lambda u: u.rank) if levels else cls.NON_URGENT
+
+
+_URGENCY_ORDER = list(Urgency)
+_URGENCY_COLOUR = {
+    Urgency.IMMEDIATE: "red",
+    Urgency.VERY_URGENT: "orange",
+    Urgency.URGENT: "yellow",
+    Urgency.STANDARD: "green",
+    Urgency.NON_URGENT: "blue",
+}
+_URGENCY_TARGET_MINUTES = {
+    Urgency.IMMEDIATE: 0,
+    Urgency.VERY_URGENT: 15,
+    Urgency.URGENT: 60,
+    Urgency.STANDARD: 120,
+    Urgency.NON_URGENT: 240,
+}
+
+
+class Status(StrEnum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (Status.COMPLETED, Status.FAILED)
+
+
+class Lane(StrEnum):
+    URGENT = "urgent"
+    NORMAL = "normal"
+
+
+class Species(StrEnum):
+    DOG = "dog"
+    CAT = "cat"
+    RABBIT = "rabbit"
+    RODENT = "rodent"
+    FERRET = "ferret"
+    BIRD = "bird"
+    REPTILE = "reptile"
+    HORSE = "horse"
+    OTHER = "other"
+
+
+class Sex(StrEnum):
+    MALE = "male"
+    FEMALE = "female"
+    MALE_NEUTERED = "male_neutered"
+    FEMALE_SPAYED = "female_spayed"
+    UNKNOWN = "unknown"
+
+    @property
+    def is_male(self) -> bool:
+        return self in (Sex.MALE, Sex.MALE_NEUTERED)
+
+
+class Onset(StrEnum):
+    """How long ago the signs started."""
+
+    UNDER_1_HOUR = "under_1_hour"
+    HOURS = "1_to_24_hours"
+    DAYS = "1_to_7_days"
+    WEEKS = "over_7_days"
+    UNKNOWN = "unknown"
+
+
+Locale = Literal["en", "fr"]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+Identifier = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+]
+
+
+class Pet(Contract):
+    id: Identifier = Field(description="The app's id for this animal")
+    name: ShortText | None = None
+    species: Species
+    breed: ShortText = Field(description="Breed, or 'unknown' / 'mixed'")
+    age_years: float = Field(ge=0, le=60, description="Age in years (0.25 = three months)")
+    weight_kg: float = Field(gt=0, le=1500, description="Body weight in kilograms")
+    sex: Sex
+
+
+class PreDiagnosisRequest(Contract):
+    """What the app POSTs to /pre-diagnoses."""
+
+    pet: Pet
+    symptoms: list[ShortText] = Field(
+        min_length=1, max_length=20, description="Symptoms picked or typed by the owner"
+    )
+    description: str = Field(
+        min_length=1, max_length=4000, description="The owner's own words about what is happening"
+    )
+    onset: Onset
+    clinic_id: Identifier
+    vet_id: Identifier | None = None
+    owner_locale: Locale = "en"
+    priority: Lane | None = Field(
+        default=None,
+        description="Explicit lane; by default the red-flag triage routes the case",
+    )
+
+
+class RedFlag(Contract):
+    """One deterministic rule that matched the owner's text."""
+
+    code: str
+    level: Urgency
+    label: str
+    matched: str = Field(description="The words in the owner's text that matched")
+
+
+class TriageResult(Contract):
+    level: Urgency
+    flags: list[RedFlag] = Field(default_factory=list)
+    rules_version: str
+
+
+class QueueMessage(Contract):
+    """Body of an SQS message: ids only, the record is the source of truth."""
+
+    pre_diagnosis_id: Identifier
+    user_id: str
+    pet_id: str
+
+
+class Attempt(Contract):
+    number: int
+    started_at: datetime
+    ended_at: datetime | None = None
+    outcome: Literal["running", "succeeded", "failed"] = "running"
+    error: str | None = None
+
+
+class ProviderOutcome(Contract):
+    """What one AI provider did for one analysis."""
+
+    provider: str
+    model: str
+    outcome: Literal[
+        "ok",
+        "timeout",
+        "rate_limited",
+        "server_error",
+        "invalid_output",
+        "refused",
+        "auth_error",
+        "bad_request",
+        "error",
+        "skipped",
+    ]
+    latency_ms: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    error: str | None = None
+
+
+class Differential(Contract):
+    condition: str
+    likelihood: float = Field(ge=0, le=1)
+    reasoning: str
+    supported_by: list[str] = Field(default_factory=list)
+
+
+class Analysis(Contract):
+    """The validated pre-diagnosis a vet reads."""
+
+    urgency: Urgency
+    triage: TriageResult
+    summary: str
+    differentials: list[Differential] = Field(default_factory=list)
+    red_flags: list[str] = Field(default_factory=list)
+    owner_advice: list[str] = Field(default_factory=list)
+    vet_questions: list[str] = Field(default_factory=list)
+    suggested_tests: list[str] = Field(default_factory=list)
+    confidence: float = Field(ge=0, le=1)
+    disagreements: list[str] = Field(default_factory=list)
+    providers: list[ProviderOutcome] = Field(default_factory=list)
+    degraded: bool = False
+    missing_providers: list[str] = Field(default_factory=list)
+    method: Literal["triage_only", "ensemble"] = "triage_only"
+    prompt_version: str | None = Field(
+        default=None, description="Version of the system prompt the providers received"
+    )
+
+
+class PreDiagnosis(Contract):
+    """The record in the table (and the body of GET /pre-diagnoses/{id})."""
+
+    id: Identifier
+    user_id: str
+    pet_id: str
+    clinic_id: str
+    vet_id: str | None = None
+    status: Status
+    lane: Lane
+    urgency: Urgency = Field(description="Triage level at submit; the analysis' level once done")
+    request: PreDiagnosisRequest
+    triage: TriageResult
+    created_at: datetime
+    updated_at: datetime
+    version: int = 1
+    attempts: list[Attempt] = Field(default_factory=list)
+    analysis: Analysis | None = None
+    failure_reason: str | None = None
+    redrives: int = 0
+
+
+class Accepted(Contract):
+    """Body of the 201 answer."""
+
+    id: str
+    status: Status
+    urgency: Urgency
+    lane: Lane
+
+
+class VetNotification(Contract):
+    """What the vet is told: enough to act, and a link; never the owner's own words."""
+
+    kind: Literal["completed", "failed", "red_flag"]
+    id: str
+    clinic_id: str
+    vet_id: str | None = None
+    status: Status
+    urgency: Urgency
+    colour: str
+    see_within_minutes: int
+    species: Species
+    breed: str
+    age_years: float
+    weight_kg: float
+    red_flags: list[str] = Field(default_factory=list)
+    top_differentials: list[str] = Field(default_factory=list)
+    degraded: bool = False
+    failure_reason: str | None = None
+    link: str | None = None

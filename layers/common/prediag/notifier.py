@@ -1,0 +1,80 @@
+"""SNS adapter: tells the clinic's vet. Subscriptions filter on clinic, urgency and status."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal, Protocol
+
+import boto3
+
+from prediag.models import PreDiagnosis, Status, VetNotification
+
+if TYPE_CHECKING:
+    from mypy_boto3_sns.client import SNSClient
+    from mypy_boto3_sns.type_defs import MessageAttributeValueTypeDef
+
+Kind = Literal["completed", "failed", "red_flag"]
+
+
+class Notifier(Protocol):
+    """Port: delivers one notification about one record."""
+
+    def publish(self, note: VetNotification) -> str: ...
+
+
+def build_notification(record: PreDiagnosis, kind: Kind, base_url: str | None) -> VetNotification:
+    analysis = record.analysis
+    flags = [f.label for f in record.triage.flags]
+    if analysis:
+        flags += [f for f in analysis.red_flags if f not in flags]
+    return VetNotification(
+        kind=kind,
+        id=record.id,
+        clinic_id=record.clinic_id,
+        vet_id=record.vet_id,
+        status=record.status,
+        urgency=record.urgency,
+        colour=record.urgency.colour,
+        see_within_minutes=record.urgency.target_minutes,
+        species=record.request.pet.species,
+        breed=record.request.pet.breed,
+        age_years=record.request.pet.age_years,
+        weight_kg=record.request.pet.weight_kg,
+        red_flags=flags[:10],
+        top_differentials=[d.condition for d in analysis.differentials[:3]] if analysis else [],
+        degraded=analysis.degraded if analysis else False,
+        failure_reason=record.failure_reason if record.status is Status.FAILED else None,
+        link=f"{base_url.rstrip('/')}/pre-diagnoses/{record.id}" if base_url else None,
+    )
+
+
+def subject_for(note: VetNotification) -> str:
+    what = {
+        "completed": "Pre-diagnosis ready",
+        "failed": "Pre-diagnosis FAILED - please review manually",
+        "red_flag": "Red flag - see now",
+    }[note.kind]
+    level = note.urgency.value.replace("_", " ").upper()
+    return f"[{level}] {what}: {note.species.value}, {note.breed}"[:100]
+
+
+class SnsNotifier:
+    def __init__(self, topic_arn: str, client: SNSClient | None = None) -> None:
+        self.topic_arn = topic_arn
+        self.client: SNSClient = client or boto3.client("sns")
+
+    def publish(self, note: VetNotification) -> str:
+        def attr(value: str) -> MessageAttributeValueTypeDef:
+            return {"DataType": "String", "StringValue": value}
+
+        res = self.client.publish(
+            TopicArn=self.topic_arn,
+            Subject=subject_for(note),
+            Message=note.model_dump_json(by_alias=True, exclude_none=True),
+            MessageAttributes={
+                "clinicId": attr(note.clinic_id),
+                "urgency": attr(note.urgency.value),
+                "status": attr(note.status.value),
+                "kind": attr(note.kind),
+            },
+        )
+        return res["MessageId"]

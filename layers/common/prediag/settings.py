@@ -1,0 +1,41 @@
+"""One typed settings object, read from the environment the template wires."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from prediag.errors import ConfigurationError
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    stage: str = Field(default="dev", alias="STAGE")
+    table_name: str = Field(alias="TABLE_NAME")
+    idempotency_table_name: str | None = Field(default=None, alias="IDEMPOTENCY_TABLE_NAME")
+    urgent_queue_url: str = Field(alias="URGENT_QUEUE_URL")
+    normal_queue_url: str = Field(alias="NORMAL_QUEUE_URL")
+    vet_topic_arn: str | None = Field(default=None, alias="VET_TOPIC_ARN")
+    max_attempts: int = Field(default=3, ge=1, le=10, alias="MAX_ATTEMPTS")
+    backoff_base_seconds: int = Field(default=2, ge=0, le=300, alias="BACKOFF_BASE_SECONDS")
+    public_base_url: str | None = Field(default=None, alias="PUBLIC_BASE_URL")
+
+    def queue_url(self, lane: str) -> str:
+        return self.urgent_queue_url if lane == "urgent" else self.normal_queue_url
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    try:
+        return Settings.model_validate(dict(os.environ if environ is None else environ))
+    except ValidationError as exc:
+        names = ", ".join(str(e["loc"][0]) for e in exc.errors())
+        raise ConfigurationError(f"missing or invalid settings: {names}") from exc
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings of this process, read once (a Lambda's environment does not change)."""
+    return load_settings()

@@ -1,0 +1,42 @@
+"""Adapters built once per execution environment from the settings (cold start only)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from prediag.notifier import SnsNotifier
+from prediag.queue import SqsJobQueue
+from prediag.repository import DynamoRepository
+from prediag.service import JobPolicy
+from prediag.settings import get_settings
+
+
+@lru_cache(maxsize=1)
+def repository() -> DynamoRepository:
+    return DynamoRepository(get_settings().table_name)
+
+
+@lru_cache(maxsize=1)
+def job_queue() -> SqsJobQueue:
+    s = get_settings()
+    return SqsJobQueue(s.urgent_queue_url, s.normal_queue_url)
+
+
+@lru_cache(maxsize=1)
+def notifier() -> SnsNotifier:
+    topic = get_settings().vet_topic_arn
+    if not topic:
+        raise RuntimeError("VET_TOPIC_ARN is not set")
+    return SnsNotifier(topic)
+
+
+def job_policy() -> JobPolicy:
+    s = get_settings()
+    return JobPolicy(max_attempts=s.max_attempts, backoff_base_seconds=s.backoff_base_seconds)
+
+
+def reset() -> None:
+    """Forget the settings and adapters (a new environment: tests, the local stack)."""
+    get_settings.cache_clear()
+    for built in (repository, job_queue, notifier):
+        built.cache_clear()
