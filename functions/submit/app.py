@@ -1,12 +1,11 @@
 """API function: POST /pre-diagnoses (accept a case) and GET /pre-diagnoses/{id}."""
 
-import re
 from http import HTTPStatus
 from typing import Annotated, Any
 
+import identity
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.event_handler.exceptions import UnauthorizedError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.logging import correlation_paths
@@ -29,15 +28,7 @@ def _json(status: HTTPStatus, body: dict[str, Any], **headers: str) -> Response[
 
 
 def current_caller() -> service.Caller:
-    """The caller, from the Cognito claims API Gateway's authorizer put in the request context."""
-    claims = (app.current_event.request_context.authorizer.raw_event or {}).get("claims") or {}
-    user_id = claims.get("sub")
-    if not user_id:
-        raise UnauthorizedError("Unauthorized")
-    groups = frozenset(g for g in re.split(r"[\s,\[\]]+", claims.get("cognito:groups", "")) if g)
-    return service.Caller(
-        user_id=user_id, groups=groups, clinic_id=claims.get("custom:clinic_id") or None
-    )
+    return identity.current_caller(app)
 
 
 @app.post("/pre-diagnoses", responses={201: {"description": "Accepted for analysis"}})
