@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 PORT ?= 3000
 MOTO_PORT ?= 5005
 
-.PHONY: help setup run test lint typecheck template-check build unit integration e2e bench clean
+.PHONY: help setup run test lint typecheck template-check build unit integration e2e bench clean docs
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -58,6 +58,9 @@ unit: $(BIN)/.installed ## Unit tests only
 
 test: setup lint typecheck template-check build ## Set up and run every check
 	$(BIN)/pytest -q
+
+docs: $(BIN)/.installed ## Regenerate the documents generated from code
+	$(BIN)/python -m prediag_tools.docs
 
 bench: $(BIN)/.installed ## Benchmarks (not tests): ratios printed to stdout
 	$(BIN)/python -m tests.bench.ensemble
