@@ -1,0 +1,84 @@
+"""An httpx2 transport that keeps the OpenAI and Anthropic SDKs' retries inside the deadline.
+
+Both SDKs retry 408/409/429/5xx and timeouts themselves, honouring `Retry-After`. Given to the
+SDK client as `http_client`, this transport makes those retries deadline-aware without
+touching the SDK:
+- each attempt's connect/read/write/pool timeout is clipped to the time left;
+- an attempt that would start after the deadline, or that times out at it, fails at once with
+  the provider's non-retried "deadline reached" error;
+- a retryable response whose wait (the server's `Retry-After`, or the SDK's exponential
+  backoff) would leave less than `min_attempt_s` before the deadline is marked
+  `x-should-retry: false`, the header both SDKs obey, so the error is returned at once instead
+  of sleeping past the deadline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx2
+
+from prediag.ai.deadline import current_deadline
+from prediag.ai.providers.base import retry_after_seconds
+
+# The SDKs' backoff when the server gives no Retry-After: 0.5 s doubling, capped at 8 s.
+SDK_INITIAL_RETRY_DELAY_S = 0.5
+SDK_MAX_RETRY_DELAY_S = 8.0
+_RETRYABLE_STATUS = frozenset({408, 409, 429})
+
+
+def _expected_wait(response: httpx2.Response, request: httpx2.Request) -> float:
+    server = retry_after_seconds(response.headers)
+    if server is not None:
+        return server
+    try:
+        retries_taken = int(request.headers.get("x-stainless-retry-count", "0"))
+    except ValueError:
+        retries_taken = 0
+    return min(SDK_INITIAL_RETRY_DELAY_S * 2.0**retries_taken, SDK_MAX_RETRY_DELAY_S)
+
+
+class DeadlineTransport(httpx2.BaseTransport):
+    def __init__(
+        self,
+        on_deadline: Callable[[httpx2.Request], Exception],
+        inner: httpx2.BaseTransport | None = None,
+    ) -> None:
+        self._inner = inner or httpx2.HTTPTransport()
+        self._on_deadline = on_deadline
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        deadline = current_deadline()
+        if deadline is None:
+            return self._inner.handle_request(request)
+        if deadline.expired():
+            raise self._on_deadline(request)
+        remaining = deadline.remaining()
+        timeouts = request.extensions.get("timeout") or {}
+        request.extensions = {
+            **request.extensions,
+            "timeout": {
+                part: remaining if value is None else min(float(value), remaining)
+                for part, value in {
+                    "connect": timeouts.get("connect"),
+                    "read": timeouts.get("read"),
+                    "write": timeouts.get("write"),
+                    "pool": timeouts.get("pool"),
+                }.items()
+            },
+        }
+        try:
+            response = self._inner.handle_request(request)
+        except httpx2.TimeoutException as exc:
+            if deadline.expired():
+                raise self._on_deadline(request) from exc
+            raise
+        status = response.status_code
+        if (status in _RETRYABLE_STATUS or status >= 500) and not deadline.allows_wait(
+            _expected_wait(response, request)
+        ):
+            response.headers["x-should-retry"] = "false"
+        return response
+
+    def close(self) -> None:
+        self._inner.close()

@@ -1,0 +1,135 @@
+"""Anthropic through the official SDK: the Messages API with one forced tool whose input
+schema is ModelAssessment; the tool_use input is validated against the model."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from typing import Any
+
+import anthropic
+import pydantic
+from anthropic.types import Message, MessageParam, ToolChoiceToolParam, ToolParam
+
+from prediag.ai.deadline import Deadline
+from prediag.ai.providers._http import DeadlineTransport
+from prediag.ai.providers.base import (
+    ProviderAnswer,
+    ProviderFailure,
+    kind_for_status,
+    short,
+    status_detail,
+)
+from prediag.ai.schema import TOOL_DESCRIPTION, TOOL_NAME, ModelAssessment, tool_input_schema
+from prediag.ai.settings import AiSettings
+
+
+class _DeadlineReached(anthropic.AnthropicError):
+    """Raised by the transport; an AnthropicError outside the retried types, so the SDK
+    re-raises it without retrying."""
+
+
+def _deadline_error(request: Any) -> Exception:
+    return _DeadlineReached(f"deadline reached before {request.method} {request.url.path}")
+
+
+_clients: dict[tuple[str, str, int], anthropic.Anthropic] = {}
+_clients_lock = threading.Lock()
+
+
+def _client(api_key: str, max_retries: int, timeout_s: float) -> anthropic.Anthropic:
+    key = (api_key, os.environ.get("ANTHROPIC_BASE_URL", ""), max_retries)
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            client = anthropic.Anthropic(
+                api_key=api_key,
+                max_retries=max_retries,
+                timeout=timeout_s,
+                http_client=anthropic.DefaultHttpxClient(
+                    transport=DeadlineTransport(on_deadline=_deadline_error)
+                ),
+            )
+            _clients[key] = client
+        return client
+
+
+class AnthropicProvider:
+    name = "anthropic"
+
+    def __init__(self, api_key: str, settings: AiSettings) -> None:
+        self.model = settings.anthropic_model
+        self._settings = settings
+        self._client = _client(api_key, settings.max_retries, settings.anthropic_timeout_s)
+
+    def _call(self, system: str, user: str, deadline: Deadline) -> Message:
+        tool: ToolParam = {
+            "name": TOOL_NAME,
+            "description": TOOL_DESCRIPTION,
+            "input_schema": tool_input_schema(),
+        }
+        choice: ToolChoiceToolParam = {"type": "tool", "name": TOOL_NAME}
+        messages: list[MessageParam] = [{"role": "user", "content": user}]
+        try:
+            return self._client.messages.create(
+                model=self.model,
+                max_tokens=self._settings.max_output_tokens,
+                system=system,
+                messages=messages,
+                tools=[tool],
+                tool_choice=choice,
+                timeout=max(deadline.remaining(), 0.001),
+            )
+        except _DeadlineReached as exc:
+            raise ProviderFailure("timeout", short(exc)) from exc
+        except anthropic.APITimeoutError as exc:
+            raise ProviderFailure("timeout", "request timed out") from exc
+        except anthropic.APIConnectionError as exc:
+            detail = short(exc.__cause__ or exc)
+            raise ProviderFailure("error", f"connection error: {detail}") from exc
+        except anthropic.APIStatusError as exc:
+            raise ProviderFailure(
+                kind_for_status(exc.status_code),
+                status_detail(exc.status_code, exc.body, exc.message),
+            ) from exc
+        except (anthropic.APIResponseValidationError, json.JSONDecodeError) as exc:
+            detail = short(exc, 200)
+            raise ProviderFailure("invalid_output", f"unreadable answer: {detail}") from exc
+
+    def assess(self, system: str, user: str, deadline: Deadline) -> ProviderAnswer:
+        message = self._call(system, user, deadline)
+        usage = message.usage
+        input_tokens = (
+            usage.input_tokens
+            + (usage.cache_creation_input_tokens or 0)
+            + (usage.cache_read_input_tokens or 0)
+        )
+        output_tokens = usage.output_tokens
+        model = message.model or self.model
+        tokens: dict[str, Any] = {
+            "input_tokens": input_tokens,
+            "output_tokens": output_tokens,
+            "model": model,
+        }
+        if message.stop_reason == "refusal":
+            raise ProviderFailure("refused", "the model refused to answer", **tokens)
+        if message.stop_reason == "max_tokens":
+            raise ProviderFailure("invalid_output", "answer cut at the token limit", **tokens)
+        tool_input = next(
+            (
+                block.input
+                for block in message.content
+                if block.type == "tool_use" and block.name == TOOL_NAME
+            ),
+            None,
+        )
+        if tool_input is None:
+            raise ProviderFailure("invalid_output", f"no {TOOL_NAME} tool call", **tokens)
+        try:
+            assessment = ModelAssessment.model_validate(tool_input)
+        except pydantic.ValidationError as exc:
+            raise ProviderFailure(
+                "invalid_output", f"answer does not validate: {short(exc, 200)}", **tokens
+            ) from exc
+        return ProviderAnswer(assessment, model, input_tokens, output_tokens)

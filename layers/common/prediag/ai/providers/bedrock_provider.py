@@ -1,0 +1,225 @@
+"""Amazon Bedrock through boto3: the Converse API with one forced tool whose JSON schema is
+ModelAssessment; the toolUse input is validated against the model.
+
+The endpoint comes from the standard AWS configuration (AWS_ENDPOINT_URL_BEDROCK_RUNTIME
+included). Each call gets its own client, whose read timeout is the time left before the
+provider's deadline; botocore's standard retry mode retries throttling and server errors, and
+two event handlers keep those retries inside the deadline: `before-send` refuses an attempt
+once the deadline has passed, and `needs-retry` vetoes a retry whose wait (the server's
+`x-amz-retry-after`, or the backoff bound) would leave less than `min_attempt_s`.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import pydantic
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    ReadTimeoutError,
+)
+from botocore.parsers import ResponseParserError
+
+from prediag.ai.deadline import Deadline, DeadlineReached
+from prediag.ai.providers.base import (
+    FailureKind,
+    ProviderAnswer,
+    ProviderFailure,
+    kind_for_status,
+    retry_after_seconds,
+    short,
+)
+from prediag.ai.schema import TOOL_DESCRIPTION, TOOL_NAME, ModelAssessment, tool_input_schema
+from prediag.ai.settings import AiSettings
+
+if TYPE_CHECKING:
+    from mypy_boto3_bedrock_runtime import BedrockRuntimeClient
+    from mypy_boto3_bedrock_runtime.type_defs import ConverseResponseTypeDef
+
+DEFAULT_REGION = "us-east-1"
+_EVENT = "bedrock-runtime.Converse"
+# botocore standard mode: throttling backoff base 1 s, other errors 50 ms, doubling, cap 20 s;
+# a server `x-amz-retry-after` is honoured up to 5 s above the backoff.
+_THROTTLING_BASE_S = 1.0
+_OTHER_BASE_S = 0.05
+_MAX_BACKOFF_S = 20.0
+_RETRY_AFTER_EXTRA_S = 5.0
+
+_ERROR_KINDS: dict[str, FailureKind] = {
+    "ThrottlingException": "rate_limited",
+    "TooManyRequestsException": "rate_limited",
+    "ServiceQuotaExceededException": "rate_limited",
+    "ServiceUnavailableException": "server_error",
+    "InternalServerException": "server_error",
+    "ModelNotReadyException": "server_error",
+    "ModelErrorException": "server_error",
+    "ModelTimeoutException": "timeout",
+    "AccessDeniedException": "auth_error",
+    "UnrecognizedClientException": "auth_error",
+    "ExpiredTokenException": "auth_error",
+    "InvalidSignatureException": "auth_error",
+    "ValidationException": "bad_request",
+    "ResourceNotFoundException": "bad_request",
+}
+
+_session: boto3.Session | None = None
+_session_lock = threading.Lock()
+
+
+def _shared_session() -> boto3.Session:
+    global _session
+    with _session_lock:
+        if _session is None:
+            _session = boto3.Session()
+        return _session
+
+
+def aws_credentials_available() -> bool:
+    """Whether the default AWS credential chain resolves."""
+    return _shared_session().get_credentials() is not None
+
+
+def _expected_wait(response: Any, attempts: int) -> float:
+    status, code, headers = 0, "", {}
+    if isinstance(response, tuple) and len(response) == 2:
+        http_response, parsed = response
+        status = int(getattr(http_response, "status_code", 0) or 0)
+        headers = dict(getattr(http_response, "headers", {}) or {})
+        code = str((parsed or {}).get("Error", {}).get("Code", ""))
+    throttled = status == 429 or "Throttl" in code or "TooManyRequests" in code
+    base = _THROTTLING_BASE_S if throttled else _OTHER_BASE_S
+    backoff = min(base * 2.0 ** max(attempts - 1, 0), _MAX_BACKOFF_S)
+    server = retry_after_seconds(headers)
+    return backoff if server is None else min(max(server, 0.0), backoff + _RETRY_AFTER_EXTRA_S)
+
+
+class BedrockProvider:
+    name = "bedrock"
+
+    def __init__(self, settings: AiSettings) -> None:
+        self.model = settings.bedrock_model
+        self._settings = settings
+
+    def _client(self, deadline: Deadline) -> BedrockRuntimeClient:
+        remaining = max(deadline.remaining(), 0.1)
+        config = Config(
+            connect_timeout=min(5.0, remaining),
+            read_timeout=remaining,
+            retries={"mode": "standard", "total_max_attempts": self._settings.max_retries + 1},
+        )
+        session = _shared_session()
+        with _session_lock:  # creating clients from one session is not thread-safe
+            client: BedrockRuntimeClient = session.client(
+                "bedrock-runtime",
+                region_name=self._settings.bedrock_region or session.region_name or DEFAULT_REGION,
+                config=config,
+            )
+
+        def refuse_late_attempt(**_: Any) -> None:
+            if deadline.expired():
+                raise DeadlineReached("deadline reached before the Bedrock attempt")
+
+        def veto_late_retry(
+            response: Any = None, attempts: int = 1, caught_exception: Any = None, **_: Any
+        ) -> bool | None:
+            if isinstance(caught_exception, DeadlineReached) or deadline.expired():
+                return False
+            if not deadline.allows_wait(_expected_wait(response, attempts)):
+                return False
+            return None  # let the standard retry handler decide
+
+        client.meta.events.register_first(f"before-send.{_EVENT}", refuse_late_attempt)
+        client.meta.events.register_first(
+            f"needs-retry.{_EVENT}",
+            veto_late_retry,  # type: ignore[arg-type]  # needs-retry handlers return a value
+        )
+        return client
+
+    def _call(self, system: str, user: str, deadline: Deadline) -> ConverseResponseTypeDef:
+        if deadline.expired():
+            raise ProviderFailure("timeout", "deadline reached before the call")
+        client = self._client(deadline)
+        try:
+            return client.converse(
+                modelId=self.model,
+                system=[{"text": system}],
+                messages=[{"role": "user", "content": [{"text": user}]}],
+                inferenceConfig={
+                    "maxTokens": self._settings.max_output_tokens,
+                    "temperature": self._settings.temperature,
+                },
+                toolConfig={
+                    "tools": [
+                        {
+                            "toolSpec": {
+                                "name": TOOL_NAME,
+                                "description": TOOL_DESCRIPTION,
+                                "inputSchema": {"json": tool_input_schema()},
+                            }
+                        }
+                    ],
+                    "toolChoice": {"tool": {"name": TOOL_NAME}},
+                },
+            )
+        except DeadlineReached as exc:
+            raise ProviderFailure("timeout", short(exc)) from exc
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            code = str(error.get("Code", ""))
+            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+            kind = _ERROR_KINDS.get(code) or kind_for_status(status)
+            detail = f"{code or status}: {short(error.get('Message', ''))}"
+            raise ProviderFailure(kind, detail) from exc
+        except (ReadTimeoutError, ConnectTimeoutError) as exc:
+            raise ProviderFailure("timeout", short(exc)) from exc
+        except NoCredentialsError as exc:
+            raise ProviderFailure("auth_error", "no AWS credentials") from exc
+        except ResponseParserError as exc:
+            detail = short(exc, 200)
+            raise ProviderFailure("invalid_output", f"unreadable answer: {detail}") from exc
+        except (EndpointConnectionError, ConnectionClosedError) as exc:
+            raise ProviderFailure("error", f"connection error: {short(exc)}") from exc
+        except BotoCoreError as exc:
+            raise ProviderFailure("error", short(exc)) from exc
+
+    def assess(self, system: str, user: str, deadline: Deadline) -> ProviderAnswer:
+        response = self._call(system, user, deadline)
+        usage = response.get("usage", {})
+        input_tokens = int(usage.get("inputTokens", 0))
+        output_tokens = int(usage.get("outputTokens", 0))
+        tokens: dict[str, Any] = {
+            "input_tokens": input_tokens,
+            "output_tokens": output_tokens,
+            "model": self.model,
+        }
+        stop = response.get("stopReason")
+        if stop in ("content_filtered", "guardrail_intervened"):
+            raise ProviderFailure("refused", f"stopped: {stop}", **tokens)
+        if stop == "max_tokens":
+            raise ProviderFailure("invalid_output", "answer cut at the token limit", **tokens)
+        content = response.get("output", {}).get("message", {}).get("content", [])
+        tool_input = next(
+            (
+                block["toolUse"].get("input")
+                for block in content
+                if "toolUse" in block and block["toolUse"].get("name") == TOOL_NAME
+            ),
+            None,
+        )
+        if tool_input is None:
+            raise ProviderFailure("invalid_output", f"no {TOOL_NAME} tool call", **tokens)
+        try:
+            assessment = ModelAssessment.model_validate(tool_input)
+        except pydantic.ValidationError as exc:
+            raise ProviderFailure(
+                "invalid_output", f"answer does not validate: {short(exc, 200)}", **tokens
+            ) from exc
+        return ProviderAnswer(assessment, self.model, input_tokens, output_tokens)

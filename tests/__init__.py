@@ -1,0 +1,1 @@
+"""prediag test suite."""

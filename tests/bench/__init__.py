@@ -1,0 +1,1 @@
+"""Benchmarks: run as modules, they print ratios; they are not tests."""
