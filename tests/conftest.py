@@ -1,0 +1,47 @@
+"""Shared fixtures: a moto server on 127.0.0.1 and the template's resources provisioned in it.
+
+- `moto_endpoint` (session): URL of a `python -m moto.server` subprocess on a free port.
+- `aws_env`: AWS_ENDPOINT_URL, fake credentials and the region in os.environ for one test.
+- `provisioned` (module): the template's resources created in that moto server under a Stage of
+  their own ("t" + random), so test modules never share tables, queues or topics.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from prediag_tools.local import MotoServer, Provisioned, provision
+from prediag_tools.local.aws import FAKE_CREDENTIALS
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE = ROOT / "template.yaml"
+REGION = "us-east-1"
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """A moto server subprocess on 127.0.0.1; killed at the end of the session."""
+    with MotoServer() as server:
+        yield server.url
+
+
+@pytest.fixture
+def aws_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Point boto3 (and so every adapter) at the moto server, with fake credentials."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_REGION", REGION)
+    for key, value in FAKE_CREDENTIALS.items():
+        monkeypatch.setenv(key, value)
+    return moto_endpoint
+
+
+@pytest.fixture(scope="module")
+def provisioned(moto_endpoint: str) -> Provisioned:
+    """The template's resources, fresh for this test module (unique Stage)."""
+    stage = "t" + secrets.token_hex(4)
+    return provision(TEMPLATE, moto_endpoint, parameters={"Stage": stage}, region=REGION)

@@ -1,0 +1,221 @@
+"""End-to-end fixtures: `prediag local start` in a subprocess, reached only over HTTP and AWS APIs.
+
+`start_stack(template)` launches the CLI on free ports and waits for its ready line; the
+returned `RunningStack` gives the URLs, the stack's outputs (read back from moto), its output
+lines, and helpers to mint tokens, read queues and wait for conditions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+
+from prediag_tools.local import free_port, provision
+from prediag_tools.local.cognito import mint_id_token
+from prediag_tools.local.stack import identity_of
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+FIXTURE_TEMPLATE = FIXTURES / "template.yaml"
+REAL_TEMPLATE = ROOT / "template.yaml"
+EVENTS_DIR = ROOT / "events"
+PREDIAG = ROOT / ".venv" / "bin" / "prediag"
+READY = "prediag local stack ready"
+REGION = "us-east-1"
+
+
+def wait_for[T](check: Callable[[], T | None], timeout: float = 20.0, interval: float = 0.2) -> T:
+    """Poll `check` until it returns something truthy; fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not met within {timeout}s: {check.__name__}")
+        time.sleep(interval)
+
+
+@dataclass
+class RunningStack:
+    proc: subprocess.Popen[str]
+    api_url: str
+    endpoint_url: str
+    template: Path
+    stage: str
+    ready_seconds: float
+    lines: list[str] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    _provisioned: Any = None
+
+    def aws(self, service: str) -> Any:
+        return boto3.client(
+            service,  # type: ignore[call-overload]
+            endpoint_url=self.endpoint_url,
+            region_name=REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+    def token(self, email: str, groups: list[str] | None = None, clinic: str | None = None) -> str:
+        return mint_id_token(identity_of(self._provisioned), email, groups=groups, clinic_id=clinic)
+
+    def http(self) -> httpx.Client:
+        return httpx.Client(base_url=self.api_url, timeout=30)
+
+    def output_text(self) -> str:
+        return "\n".join(self.lines)
+
+    def drain(self, queue_url: str, wait: int = 1) -> list[Any]:
+        """Receive (and delete) what a queue holds now; JSON bodies parsed, others as text."""
+        sqs = self.aws("sqs")
+        found: list[Any] = []
+        while True:
+            got = sqs.receive_message(
+                QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait
+            ).get("Messages", [])
+            if not got:
+                return found
+            for message in got:
+                try:
+                    found.append(json.loads(message["Body"]))
+                except ValueError:
+                    found.append(message["Body"])
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+            wait = 0
+
+    @staticmethod
+    def wait_for[T](check: Callable[[], T | None], timeout: float = 20.0) -> T:
+        return wait_for(check, timeout)
+
+    def esm(self, name: str, action: str) -> dict[str, Any]:
+        response = httpx.post(f"{self.api_url}/_local/esm/{name}/{action}", timeout=10)
+        response.raise_for_status()
+        result: dict[str, Any] = response.json()
+        return result
+
+
+def _start(template: Path, *extra: str, stage: str = "local") -> RunningStack:
+    api_port, moto_port = free_port(), free_port()
+    argv = [
+        str(PREDIAG), "local", "start",
+        "--port", str(api_port), "--moto-port", str(moto_port),
+        "--template", str(template), "--stage", stage, "--no-demo-tokens", *extra,
+    ]  # fmt: skip
+    env = {**os.environ, "NO_COLOR": "1", "PYTHONUNBUFFERED": "1"}
+    for key in [k for k in env if k.startswith(("OPENAI_", "ANTHROPIC_"))]:
+        env.pop(key)
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        argv,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    lines: list[str] = []
+    ready = threading.Event()
+
+    def reader() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line.rstrip("\n"))
+            if line.startswith(READY):
+                ready.set()
+        ready.set()
+
+    threading.Thread(target=reader, daemon=True).start()
+    if not ready.wait(60) or proc.poll() is not None:
+        proc.kill()
+        raise RuntimeError("local stack did not start:\n" + "\n".join(lines[-40:]))
+    stack = RunningStack(
+        proc=proc,
+        api_url=f"http://127.0.0.1:{api_port}",
+        endpoint_url=f"http://127.0.0.1:{moto_port}",
+        template=template,
+        stage=stage,
+        ready_seconds=time.monotonic() - started,
+        lines=lines,
+    )
+    # provisioning is idempotent: it reads back the running stack's resources and outputs
+    stack._provisioned = provision(template, stack.endpoint_url, {"Stage": stage}, region=REGION)
+    stack.outputs = stack._provisioned.outputs
+    return stack
+
+
+def stop_stack_now(stack: RunningStack, sig: int = signal.SIGINT) -> int:
+    if stack.proc.poll() is None:
+        stack.proc.send_signal(sig)
+        try:
+            return stack.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            stack.proc.kill()
+            stack.proc.wait(5)
+            pytest.fail("local stack did not stop within 20s of the signal")
+    return stack.proc.returncode
+
+
+@pytest.fixture(scope="module")
+def fixture_stack() -> Iterator[RunningStack]:
+    """The fixture topology (tests/e2e/fixtures/template.yaml) running locally."""
+    stack = _start(FIXTURE_TEMPLATE)
+    try:
+        yield stack
+    finally:
+        stop_stack_now(stack)
+        sys.stdout.write(f"\n[local stack ready in {stack.ready_seconds:.2f}s]\n")
+
+
+@pytest.fixture
+def start_stack() -> Iterator[Callable[..., RunningStack]]:
+    """Factory for a stack of the test's own (fixture template by default); stopped after it."""
+    started: list[RunningStack] = []
+
+    def factory(template: Path = FIXTURE_TEMPLATE, *extra: str) -> RunningStack:
+        stack = _start(template, *extra)
+        started.append(stack)
+        return stack
+
+    yield factory
+    for stack in started:
+        stop_stack_now(stack)
+
+
+@pytest.fixture
+def stop_stack() -> Callable[..., int]:
+    return stop_stack_now
+
+
+@pytest.fixture
+def prediag_argv() -> list[str]:
+    """`prediag local start` on the fixture template with a free moto port (add --port)."""
+    return [
+        str(PREDIAG), "local", "start", "--moto-port", str(free_port()),
+        "--template", str(FIXTURE_TEMPLATE), "--no-demo-tokens",
+    ]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def real_stack() -> Iterator[RunningStack]:
+    """The project's own template.yaml running locally (triage-only: no AI keys passed)."""
+    stack = _start(REAL_TEMPLATE)
+    try:
+        yield stack
+    finally:
+        stop_stack_now(stack)
+        sys.stdout.write(f"\n[local stack (template.yaml) ready in {stack.ready_seconds:.2f}s]\n")

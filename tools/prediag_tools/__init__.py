@@ -1,0 +1,1 @@
+"""Developer tooling for prediag: the `prediag` CLI and the local stack."""

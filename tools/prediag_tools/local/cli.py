@@ -1,0 +1,301 @@
+"""`prediag local ...`: the local stack (start), one-off invocations (invoke), tokens (token)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, Any
+
+import typer
+from botocore.exceptions import ClientError
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+
+from prediag_tools.local import logs
+from prediag_tools.local.cfn import DEFAULT_REGION, TemplateError
+from prediag_tools.local.cognito import mint_id_token
+from prediag_tools.local.moto_server import MotoServer
+from prediag_tools.local.provision import provision
+from prediag_tools.local.runtime import FunctionRuntime
+from prediag_tools.local.stack import (
+    DEFAULT_TEMPLATE,
+    LocalStack,
+    active_ai_providers,
+    identity_of,
+    localise_api_urls,
+    runtime_env,
+)
+
+app = typer.Typer(
+    help="Run the template locally: moto on 127.0.0.1, the API, the SQS and stream triggers.",
+    no_args_is_help=True,
+)
+
+READY_LINE = "prediag local stack ready"
+DEMO_OWNER = "owner@example.com"
+DEMO_VET = "vet@example.com"
+DEMO_CLINIC = "clinic-lyon-01"
+
+TemplateOpt = Annotated[
+    Path, typer.Option("--template", "-t", help="SAM template to run", exists=True, dir_okay=False)
+]
+ParamOpt = Annotated[
+    list[str] | None,
+    typer.Option("--param", "-p", help="Template parameter override KEY=VALUE (repeatable)"),
+]
+StageOpt = Annotated[str, typer.Option(help="Stage parameter (part of every resource name)")]
+RegionOpt = Annotated[str, typer.Option(help="AWS::Region of the emulated resources")]
+
+
+def _parse_params(values: list[str] | None) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for item in values or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--param")
+        params[key.strip()] = value
+    return params
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("botocore", "boto3", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    if not verbose:
+        logging.getLogger("prediag.local.provision").setLevel(logging.WARNING)
+
+
+def _install_sigterm() -> None:
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+
+
+@app.command()
+def start(
+    port: Annotated[int, typer.Option(help="Port of the local API on 127.0.0.1")] = 3000,
+    moto_port: Annotated[int, typer.Option(help="Port of the moto server on 127.0.0.1")] = 5005,
+    simulate_ai: Annotated[
+        bool, typer.Option(help="Start the fake AI provider servers and point the SDKs at them")
+    ] = False,
+    stage: StageOpt = "local",
+    region: RegionOpt = DEFAULT_REGION,
+    template: TemplateOpt = DEFAULT_TEMPLATE,
+    param: ParamOpt = None,
+    demo_tokens: Annotated[
+        bool, typer.Option(help="Mint demo owner/vet tokens and show them in the banner")
+    ] = True,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Start moto, create the template's resources, serve the API and run the triggers."""
+    logs.install()  # before logging is configured, so its handler writes through the router
+    _setup_logging(verbose)
+    _install_sigterm()
+    started = time.monotonic()
+    stack = LocalStack(template, parameters=_parse_params(param), region=region)
+    console = Console(highlight=False)
+    try:
+        stack.start(moto_port=moto_port, api_port=port, simulate_ai=simulate_ai, stage=stage)
+        ready_s = time.monotonic() - started
+        print(f"{READY_LINE} in {ready_s:.2f}s: api={stack.api_url} moto={stack.endpoint_url}")
+        sys.stdout.flush()
+        stack.ai_providers = active_ai_providers()
+        tokens: dict[str, str] = {}
+        if demo_tokens and stack.provisioned and stack.provisioned.user_pools():
+            tokens["owner"] = stack.mint_token(DEMO_OWNER)
+            tokens["vet"] = stack.mint_token(DEMO_VET, groups=["vets"], clinic_id=DEMO_CLINIC)
+        _banner(console, stack, tokens, ready_s)
+        sys.stdout.flush()
+        forever = threading.Event()
+        while not forever.wait(1.0):
+            pass
+    except KeyboardInterrupt:
+        pass
+    except (TemplateError, RuntimeError, OSError, ClientError) as exc:
+        console.print(f"[red]local stack failed:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    finally:
+        stack.stop()
+        logs.uninstall()
+    console.print("local stack stopped")
+
+
+def _banner(console: Console, stack: LocalStack, tokens: dict[str, str], ready_s: float) -> None:
+    assert stack.provisioned is not None
+    p = stack.provisioned
+    table = Table.grid(padding=(0, 2))
+    table.add_row("API", stack.api_url)
+    table.add_row("moto (AWS endpoint)", stack.endpoint_url)
+    table.add_row("stage / region", f"{p.stage} / {p.region}")
+    table.add_row("API ready in", f"{ready_s:.2f}s")
+    for route in p.routes:
+        auth = " (Cognito)" if route.authorizer else ""
+        table.add_row("route", f"{route.method} {route.path} -> {route.function}{auth}")
+    for name, poller in stack.pollers.items():
+        table.add_row("trigger", f"{name}: {poller.state()['type']} {poller.state()['state']}")
+    active = stack.ai_providers
+    if active is None:
+        ai = "unknown (prediag.ai is not importable)"
+    elif not active:
+        ai = "none: triage-only analysis (set OPENAI_API_KEY / ANTHROPIC_API_KEY, or --simulate-ai)"
+    elif stack.simulate_ai:
+        ai = "SIMULATED models (fake provider servers): " + ", ".join(active)
+    else:
+        ai = "real: " + ", ".join(active)
+    table.add_row("AI providers", ai)
+    console.print(Panel(table, title="prediag local stack", expand=False))
+    example = next((f for f in ("request-normal.json",) if (Path("events") / f).exists()), None)
+    body = f"@events/{example}" if example else "@request.json"
+    lines = []
+    if "owner" in tokens:
+        lines += [
+            f"export TOKEN={tokens['owner']}",
+            f"export VET_TOKEN={tokens['vet']}" if "vet" in tokens else "",
+        ]
+    else:
+        lines.append("export TOKEN=$(prediag local token --user owner@example.com)")
+    lines += [
+        f'curl -s -X POST {stack.api_url}/pre-diagnoses -H "Authorization: $TOKEN" '
+        f"-H 'Content-Type: application/json' -d {body}",
+        f'curl -s {stack.api_url}/pre-diagnoses/<id> -H "Authorization: $TOKEN"',
+        "",
+        "# watch the record and the triggers:",
+        f"aws --endpoint-url {stack.endpoint_url} dynamodb get-item "
+        f"--table-name {stack.outputs.get('PreDiagnosesTableName', '<table>')} "
+        '--key \'{"id": {"S": "<id>"}}\'',
+        f"curl -s {stack.api_url}/_local/esm   # pause one: prediag local esm disable NAME",
+    ]
+    console.print("\n".join(line for line in lines if line is not None), soft_wrap=True)
+
+
+@app.command()
+def invoke(
+    function: Annotated[str, typer.Argument(help="submit | analyze | notify (or logical id)")],
+    event: Annotated[
+        Path, typer.Option("--event", "-e", help="Event JSON file", exists=True, dir_okay=False)
+    ],
+    endpoint: Annotated[
+        str, typer.Option(help="moto endpoint of a running local stack")
+    ] = "http://127.0.0.1:5005",
+    fresh: Annotated[
+        bool, typer.Option(help="Start a fresh moto server with new resources for this call")
+    ] = False,
+    stage: StageOpt = "local",
+    region: RegionOpt = DEFAULT_REGION,
+    template: TemplateOpt = DEFAULT_TEMPLATE,
+    param: ParamOpt = None,
+    api_url: Annotated[
+        str, typer.Option(help="Base URL the functions see as the public API")
+    ] = "http://127.0.0.1:3000",
+) -> None:
+    """Invoke one function with an event file (like `sam local invoke`, without Docker).
+
+    The response JSON goes to stdout, the function's logs to stderr.
+    """
+    _setup_logging(False)
+    payload = json.loads(event.read_text(encoding="utf-8"))
+    params = {"Stage": stage, **_parse_params(param)}
+    moto: MotoServer | None = None
+    logs.install()
+    try:
+        if fresh:
+            moto = MotoServer().start()
+            endpoint = moto.url
+        try:
+            provisioned = provision(template, endpoint, params, region=region)
+        except OSError as exc:
+            typer.echo(f"no moto server at {endpoint} ({exc}); start `make run` or use --fresh")
+            raise typer.Exit(2) from exc
+        localise_api_urls(provisioned, api_url)
+        try:
+            spec = provisioned.function(function)
+        except KeyError as exc:
+            raise typer.BadParameter(str(exc.args[0]), param_hint="FUNCTION") from exc
+        os.environ.update(runtime_env(provisioned, [spec.logical_id]))
+        runtime = FunctionRuntime(spec)
+        result = _invoke_to_stderr(runtime, payload)
+        out = result.response if result.ok else result.error_payload()
+        logs.uninstall()
+        print(json.dumps(out, indent=2, ensure_ascii=False))
+        if not result.ok:
+            raise typer.Exit(1)
+    finally:
+        logs.uninstall()
+        if moto is not None:
+            moto.stop()
+
+
+def _invoke_to_stderr(runtime: FunctionRuntime, payload: Any) -> Any:
+    """Run the invocation with everything it prints sent to stderr."""
+    routed = sys.stdout
+    sys.stdout = sys.stderr
+    try:
+        return runtime.invoke(payload)
+    finally:
+        sys.stdout = routed
+
+
+@app.command()
+def token(
+    user: Annotated[str, typer.Option("--user", "-u", help="E-mail of the user")],
+    group: Annotated[
+        list[str] | None, typer.Option("--group", "-g", help="vets | admins (repeatable)")
+    ] = None,
+    clinic: Annotated[str | None, typer.Option(help="custom:clinic_id of the user")] = None,
+    endpoint: Annotated[
+        str, typer.Option(help="moto endpoint of a running local stack")
+    ] = "http://127.0.0.1:5005",
+    stage: StageOpt = "local",
+    region: RegionOpt = DEFAULT_REGION,
+    template: TemplateOpt = DEFAULT_TEMPLATE,
+    param: ParamOpt = None,
+) -> None:
+    """Create/update a user in the local user pool and print an ID token for it."""
+    _setup_logging(False)
+    params = {"Stage": stage, **_parse_params(param)}
+    try:
+        provisioned = provision(template, endpoint, params, region=region)
+    except OSError as exc:
+        typer.echo(f"no moto server at {endpoint} ({exc}); start `make run` first", err=True)
+        raise typer.Exit(2) from exc
+    identity = identity_of(provisioned)
+    try:
+        print(mint_id_token(identity, user, groups=list(group or []), clinic_id=clinic))
+    except ClientError as exc:
+        typer.echo(f"cannot mint a token for {user}: {exc}", err=True)
+        raise typer.Exit(1) from exc
+
+
+@app.command()
+def esm(
+    action: Annotated[str, typer.Argument(help="list | enable | disable")] = "list",
+    name: Annotated[str | None, typer.Argument(help="mapping name, e.g. UrgentLane")] = None,
+    api: Annotated[str, typer.Option(help="URL of the local API")] = "http://127.0.0.1:3000",
+) -> None:
+    """List, pause (disable) or resume (enable) the local event source mappings."""
+    import urllib.request
+
+    if not api.startswith(("http://", "https://")):
+        raise typer.BadParameter("the API URL must be http(s)", param_hint="--api")
+    if action == "list":
+        request = urllib.request.Request(f"{api}/_local/esm")  # noqa: S310 - checked
+    elif action in ("enable", "disable") and name:
+        request = urllib.request.Request(  # noqa: S310 - checked above
+            f"{api}/_local/esm/{name}/{action}", method="POST"
+        )
+    else:
+        raise typer.BadParameter("use: list | enable NAME | disable NAME")
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - checked above
+        print(json.dumps(json.loads(response.read()), indent=2))
