@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 PORT ?= 3000
 MOTO_PORT ?= 5005
 
-.PHONY: help setup run test lint typecheck template-check build unit integration e2e bench clean docs
+.PHONY: help setup run test lint typecheck template-check openapi build unit integration e2e bench clean docs
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -33,7 +33,7 @@ $(CHECKOV_VENV)/.installed:
 	$(CHECKOV_VENV)/bin/pip install -q 'checkov>=3.2'
 	touch $@
 
-setup: $(BIN)/.installed $(SAM_VENV)/.installed ## Create the virtual environments
+setup: $(BIN)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## Create the virtual environments
 
 run: $(BIN)/.installed ## Start the whole pipeline locally (moto + API + triggers), Ctrl-C stops it
 	$(BIN)/prediag local start --port $(PORT) --moto-port $(MOTO_PORT) $(ARGS)
@@ -46,9 +46,13 @@ typecheck: $(BIN)/.installed ## mypy (strict on the shared package)
 	$(BIN)/mypy layers/common/prediag tools
 	for fn in functions/*/app.py; do $(BIN)/mypy "$$fn" || exit 1; done
 
-template-check: $(BIN)/.installed $(SAM_VENV)/.installed ## cfn-lint and sam validate --lint
+template-check: $(BIN)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## cfn-lint, sam validate --lint, checkov
 	$(BIN)/cfn-lint template.yaml
 	$(SAM_VENV)/bin/sam validate --lint --region eu-west-1
+	$(CHECKOV_VENV)/bin/checkov -f template.yaml --framework cloudformation --compact --quiet --skip-download
+
+openapi: $(BIN)/.installed ## Regenerate docs/openapi.json from the API's routes
+	$(BIN)/python -m prediag_tools.openapi
 
 build: $(SAM_VENV)/.installed ## sam build (arm64, python3.13)
 	$(SAM_VENV)/bin/sam build --cached --parallel
@@ -66,4 +70,4 @@ bench: $(BIN)/.installed ## Benchmarks (not tests): ratios printed to stdout
 	$(BIN)/python -m tests.bench.ensemble
 
 clean: ## Remove build output and virtual environments
-	rm -rf .aws-sam $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .aws-sam $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -8,6 +8,12 @@
 
 from __future__ import annotations
 
+import os
+
+# Powertools names its loggers when a module is imported: give the tests' imports the service
+# name the template gives the functions, so child loggers attach to the functions' logger.
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "prediag")
+
 import secrets
 from collections.abc import Iterator
 from pathlib import Path

@@ -1,4 +1,5 @@
-"""Notify function: one message to the vet per record and terminal state."""
+"""Notify function: one message to the vet per record and terminal state, and one at once
+when a case comes in with an immediate red flag (before its analysis ends)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from prediag import service, wiring
-from prediag.models import Status
+from prediag.models import PreDiagnosis, Status
 from prediag.notifier import Kind
 from prediag.repository import record_from_item
 from prediag.settings import get_settings
@@ -46,10 +47,21 @@ persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table_nam
     key_prefix="prediag-notify",
 )
 def deliver(image: dict[str, Any]) -> str:
-    """Publish once per (record, version): a retried stream batch does not notify twice."""
+    """Publish once per (record, version): a retried stream batch does not notify twice.
+
+    A terminal record tells its outcome; a new record (version 1, only immediate cases pass the
+    trigger's filter) is a red flag.
+    """
     record = record_from_item(image)
-    kind: Kind = "completed" if record.status is Status.COMPLETED else "failed"
-    return service.notify(record, kind, wiring.notifier(), settings.public_base_url)
+    return service.notify(record, kind_of(record), wiring.notifier(), settings.public_base_url)
+
+
+def kind_of(record: PreDiagnosis) -> Kind:
+    if record.status is Status.COMPLETED:
+        return "completed"
+    if record.status is Status.FAILED:
+        return "failed"
+    return "red_flag"
 
 
 def handle_record(record: DynamoDBRecord) -> None:

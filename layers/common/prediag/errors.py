@@ -25,6 +25,18 @@ class ForbiddenError(PrediagError):
     """The caller is authenticated but may not use this route."""
 
 
+class InvalidRequestError(PrediagError):
+    """The request is well formed but cannot be served as asked (a bad cursor, a missing filter).
+
+    `field` names the parameter at fault and `location` where it was sent (query, header, body).
+    """
+
+    def __init__(self, field: str, message: str, *, location: str = "query") -> None:
+        super().__init__(message)
+        self.field = field
+        self.location = location
+
+
 class AnalysisError(PrediagError):
     """The analysis could not be produced. `retryable` says whether another attempt may help."""
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
 
@@ -25,6 +25,7 @@ class Contract(BaseModel):
         populate_by_name=True,
         extra="forbid",
         str_strip_whitespace=True,
+        allow_inf_nan=False,
     )
 
     def dump(self) -> dict[str, Any]:
@@ -131,10 +132,27 @@ class Onset(StrEnum):
 
 
 Locale = Literal["en", "fr"]
-ShortText = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+# Text from the app never carries control characters (free text may hold tabs and line breaks).
+ShortText = Annotated[
+    str, StringConstraints(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]*$")
+]
+FreeText = Annotated[
+    str,
+    StringConstraints(
+        min_length=1, max_length=4000, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+    ),
+]
 Identifier = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
 ]
+
+
+def _thousandths(value: float) -> float:
+    return round(value, 3)
+
+
+# Measures keep three decimals (grams, hours): no denormal value reaches the table.
+Thousandths = Annotated[float, AfterValidator(_thousandths)]
 
 
 class Pet(Contract):
@@ -142,8 +160,12 @@ class Pet(Contract):
     name: ShortText | None = None
     species: Species
     breed: ShortText = Field(description="Breed, or 'unknown' / 'mixed'")
-    age_years: float = Field(ge=0, le=60, description="Age in years (0.25 = three months)")
-    weight_kg: float = Field(gt=0, le=1500, description="Body weight in kilograms")
+    age_years: Thousandths = Field(
+        ge=0, le=60, strict=True, description="Age in years (0.25 = three months)"
+    )
+    weight_kg: Thousandths = Field(
+        ge=0.001, le=1500, strict=True, description="Body weight in kilograms"
+    )
     sex: Sex
 
 
@@ -154,9 +176,7 @@ class PreDiagnosisRequest(Contract):
     symptoms: list[ShortText] = Field(
         min_length=1, max_length=20, description="Symptoms picked or typed by the owner"
     )
-    description: str = Field(
-        min_length=1, max_length=4000, description="The owner's own words about what is happening"
-    )
+    description: FreeText = Field(description="The owner's own words about what is happening")
     onset: Onset
     clinic_id: Identifier
     vet_id: Identifier | None = None
@@ -280,6 +300,49 @@ class Accepted(Contract):
     status: Status
     urgency: Urgency
     lane: Lane
+
+
+class PreDiagnosisSummary(Contract):
+    """One line of GET /pre-diagnoses: enough to pick a case, not the owner's own words."""
+
+    id: str
+    user_id: str
+    pet_id: str
+    pet_name: str | None = None
+    species: Species
+    clinic_id: str
+    vet_id: str | None = None
+    status: Status
+    lane: Lane
+    urgency: Urgency
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, record: PreDiagnosis) -> PreDiagnosisSummary:
+        return cls(
+            id=record.id,
+            user_id=record.user_id,
+            pet_id=record.pet_id,
+            pet_name=record.request.pet.name,
+            species=record.request.pet.species,
+            clinic_id=record.clinic_id,
+            vet_id=record.vet_id,
+            status=record.status,
+            lane=record.lane,
+            urgency=record.urgency,
+            created_at=record.created_at,
+            updated_at=record.updated_at,
+        )
+
+
+class PreDiagnosisPage(Contract):
+    """Body of GET /pre-diagnoses: newest first; `nextCursor` fetches the next page."""
+
+    items: list[PreDiagnosisSummary]
+    next_cursor: str | None = Field(
+        default=None, description="Opaque; null on the last page. Pass it back as `cursor`."
+    )
 
 
 class VetNotification(Contract):

@@ -30,8 +30,17 @@ _deserializer = TypeDeserializer()
 
 def to_item(data: Mapping[str, Any]) -> dict[str, Any]:
     """JSON-ready mapping -> DynamoDB typed item (floats as Decimal)."""
-    plain = json.loads(json.dumps(data), parse_float=Decimal)
+    plain = json.loads(json.dumps(data), parse_float=_dynamo_number)
     return {k: _serializer.serialize(v) for k, v in plain.items()}
+
+
+def _dynamo_number(text: str) -> Decimal:
+    """DynamoDB numbers stop at 1E-130: anything smaller in magnitude is stored as 0."""
+    value = Decimal(text)
+    return value if abs(value) >= _SMALLEST else Decimal(0)
+
+
+_SMALLEST = Decimal("1E-100")
 
 
 def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -61,6 +70,9 @@ class Repository(Protocol):
 
     def create(self, record: PreDiagnosis) -> None: ...
     def get(self, record_id: str) -> PreDiagnosis | None: ...
+    def query(
+        self, index: str, key: str, value: str, *, limit: int = 20, cursor: str | None = None
+    ) -> RecordPage: ...
     def start_attempt(self, record_id: str, attempt: Attempt) -> PreDiagnosis: ...
     def complete(self, record: PreDiagnosis, analysis: Analysis, now: datetime) -> PreDiagnosis: ...
     def retry_later(self, record: PreDiagnosis, error: str, now: datetime) -> PreDiagnosis: ...
@@ -99,7 +111,11 @@ class DynamoRepository:
         limit: int = 20,
         cursor: str | None = None,
     ) -> RecordPage:
-        """Newest first; `cursor` is the opaque LastEvaluatedKey of the previous page."""
+        """Newest first; `cursor` is the opaque LastEvaluatedKey of the previous page.
+
+        ValueError when the cursor is not one this query could have produced (tampered with, or
+        from another index or partition).
+        """
         kwargs: dict[str, Any] = {
             "TableName": self.table_name,
             "IndexName": index,
@@ -110,8 +126,18 @@ class DynamoRepository:
             "Limit": limit,
         }
         if cursor:
-            kwargs["ExclusiveStartKey"] = decode_cursor(cursor)
-        res = self.client.query(**kwargs)
+            start = decode_cursor(cursor)
+            # every index is keyed (partition, createdAt) over the table key id
+            if start.get(key) != {"S": value} or set(start) != {"id", key, "createdAt"}:
+                raise ValueError("cursor is not valid")
+            kwargs["ExclusiveStartKey"] = start
+        try:
+            res = self.client.query(**kwargs)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if cursor and code == "ValidationException":
+                raise ValueError("cursor is not valid") from exc
+            raise
         items = [record_from_item(i) for i in res.get("Items", [])]
         last = res.get("LastEvaluatedKey")
         return RecordPage(items, encode_cursor(last) if last else None)
@@ -277,7 +303,7 @@ def encode_cursor(key: Mapping[str, Any]) -> str:
 def decode_cursor(cursor: str) -> dict[str, Any]:
     try:
         data = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (binascii.Error, ValueError) as exc:
+    except (binascii.Error, ValueError, RecursionError) as exc:
         raise ValueError("cursor is not valid") from exc
     if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
         raise ValueError("cursor is not valid")

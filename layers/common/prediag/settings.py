@@ -22,6 +22,15 @@ class Settings(BaseModel):
     max_attempts: int = Field(default=3, ge=1, le=10, alias="MAX_ATTEMPTS")
     backoff_base_seconds: int = Field(default=2, ge=0, le=300, alias="BACKOFF_BASE_SECONDS")
     public_base_url: str | None = Field(default=None, alias="PUBLIC_BASE_URL")
+    # operations (admin routes): dead-letter queues, the analysis' triggers
+    urgent_dlq_url: str | None = Field(default=None, alias="URGENT_DLQ_URL")
+    normal_dlq_url: str | None = Field(default=None, alias="NORMAL_DLQ_URL")
+    analyze_function_name: str | None = Field(default=None, alias="ANALYZE_FUNCTION_NAME")
+    esm_control_url: str | None = Field(
+        default=None,
+        alias="ESM_CONTROL_URL",
+        description="Local stack only: base URL of its event source mapping control API",
+    )
 
     def queue_url(self, lane: str) -> str:
         return self.urgent_queue_url if lane == "urgent" else self.normal_queue_url

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+from prediag.errors import ConfigurationError
 from prediag.notifier import SnsNotifier
 from prediag.queue import SqsJobQueue
 from prediag.repository import DynamoRepository
@@ -30,6 +33,15 @@ def notifier() -> SnsNotifier:
     return SnsNotifier(topic)
 
 
+@lru_cache(maxsize=1)
+def idempotency_store() -> DynamoDBPersistenceLayer:
+    """The idempotency table (Powertools layout: key `id`, TTL attribute `expiration`)."""
+    table = get_settings().idempotency_table_name
+    if not table:
+        raise ConfigurationError("IDEMPOTENCY_TABLE_NAME is not set")
+    return DynamoDBPersistenceLayer(table_name=table)
+
+
 def job_policy() -> JobPolicy:
     s = get_settings()
     return JobPolicy(max_attempts=s.max_attempts, backoff_base_seconds=s.backoff_base_seconds)
@@ -38,5 +50,5 @@ def job_policy() -> JobPolicy:
 def reset() -> None:
     """Forget the settings and adapters (a new environment: tests, the local stack)."""
     get_settings.cache_clear()
-    for built in (repository, job_queue, notifier):
+    for built in (repository, job_queue, notifier, idempotency_store):
         built.cache_clear()

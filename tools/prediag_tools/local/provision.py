@@ -53,6 +53,8 @@ SKIPPED_TYPES = {
     "AWS::SNS::TopicPolicy",
     "AWS::SQS::QueuePolicy",
     "AWS::Serverless::Application",
+    "AWS::KMS::Key",
+    "AWS::KMS::Alias",
 }
 
 

@@ -210,7 +210,9 @@ class LocalStack:
         provisioned = provision(self.template_path, self.moto.url, parameters, region=self.region)
         self.provisioned = provisioned
         localise_api_urls(provisioned, self.api.url)
-        self.env = runtime_env(provisioned, extra=fake_env, environ=source)
+        # Pause/resume from the admin routes reaches the local triggers through /_local/esm.
+        local_control = {"ESM_CONTROL_URL": self.api.url}
+        self.env = runtime_env(provisioned, extra={**fake_env, **local_control}, environ=source)
         self.outputs = dict(provisioned.outputs)
         self._apply_env(self.env)
         self._wire(provisioned)

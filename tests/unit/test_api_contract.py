@@ -1,0 +1,81 @@
+"""The API's published contract: the committed OpenAPI document is the handler's, every status
+the API can answer is declared, and the template exposes exactly the handler's routes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from prediag_tools.local.cfn import load_template
+from prediag_tools.openapi import REGENERATE, SPEC_PATH, render
+from tests.conftest import TEMPLATE
+
+OPERATIONS = [
+    ("post", "/pre-diagnoses"),
+    ("get", "/pre-diagnoses"),
+    ("get", "/pre-diagnoses/{id}"),
+]
+
+
+@pytest.fixture(scope="module")
+def spec() -> dict:
+    return json.loads(SPEC_PATH.read_text(encoding="utf-8"))
+
+
+def test_the_committed_openapi_document_is_the_one_the_handler_generates():
+    generated = render()
+    committed = SPEC_PATH.read_text(encoding="utf-8") if SPEC_PATH.exists() else ""
+    assert committed == generated, f"{SPEC_PATH} is out of date: run `{REGENERATE}`"
+
+
+def test_every_operation_requires_a_cognito_id_token(spec):
+    assert spec["security"] == [{"cognito": []}]
+    scheme = spec["components"]["securitySchemes"]["cognito"]
+    assert (scheme["type"], scheme["in"], scheme["name"]) == ("apiKey", "header", "Authorization")
+    for method, path in OPERATIONS:
+        assert "security" not in spec["paths"][path][method]  # nothing overrides it
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "statuses"),
+    [
+        ("post", "/pre-diagnoses", {201, 400, 401, 403, 409, 413, 415, 422, 429, 500, 503}),
+        ("get", "/pre-diagnoses", {200, 401, 403, 422, 429, 500}),
+        ("get", "/pre-diagnoses/{id}", {200, 401, 404, 422, 429, 500}),
+    ],
+)
+def test_each_operation_declares_every_status_it_can_answer(spec, method, path, statuses):
+    declared = {int(code) for code in spec["paths"][path][method]["responses"]}
+    assert declared == statuses
+
+
+def test_error_answers_share_one_documented_shape(spec):
+    for method, path in OPERATIONS:
+        for code, response in spec["paths"][path][method]["responses"].items():
+            if int(code) >= 400:
+                schema = response["content"]["application/json"]["schema"]
+                assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (method, path, code)
+
+
+def test_the_request_body_refuses_unknown_fields_at_every_level(spec):
+    schemas = spec["components"]["schemas"]
+    for name in ("PreDiagnosisRequest", "Pet"):
+        assert schemas[name]["additionalProperties"] is False
+
+
+def test_the_template_exposes_exactly_the_documented_routes_all_behind_the_authorizer(spec):
+    template = load_template(TEMPLATE)
+    api = template["Resources"]["PrediagApi"]["Properties"]
+    events = template["Resources"]["SubmitFunction"]["Properties"]["Events"]
+    routes = {
+        (e["Properties"]["Method"].lower(), e["Properties"]["Path"])
+        for e in events.values()
+        if e["Type"] == "Api"
+    }
+    documented = {(method, path) for path, ops in spec["paths"].items() for method in ops}
+
+    assert routes == documented | {("get", "/swagger")}
+    assert api["Auth"]["DefaultAuthorizer"] == "CognitoAuthorizer"
+    for event in events.values():
+        assert "Auth" not in event["Properties"]  # no route opts out of the authorizer
