@@ -14,7 +14,10 @@ touching the SDK:
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Callable
+from typing import Any
 
 import httpx2
 
@@ -25,6 +28,36 @@ from prediag.ai.providers.base import retry_after_seconds
 SDK_INITIAL_RETRY_DELAY_S = 0.5
 SDK_MAX_RETRY_DELAY_S = 8.0
 _RETRYABLE_STATUS = frozenset({408, 409, 429})
+
+_clients: dict[tuple[str, str, str, int], Any] = {}
+_clients_lock = threading.Lock()
+
+
+def cached_client[Client](
+    factory: Callable[..., Client],
+    http_client: Callable[..., Any],
+    *,
+    base_url_env: str,
+    api_key: str,
+    max_retries: int,
+    timeout_s: float,
+    on_deadline: Callable[[httpx2.Request], Exception],
+) -> Client:
+    """One SDK client per (SDK, key, endpoint, retries), kept for connection reuse, on the
+    deadline transport. The endpoint variable (read by the SDK itself) is part of the key so a
+    changed endpoint (tests, the local stack) gets its own client."""
+    key = (factory.__qualname__, api_key, os.environ.get(base_url_env, ""), max_retries)
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            client = factory(
+                api_key=api_key,
+                max_retries=max_retries,
+                timeout=timeout_s,
+                http_client=http_client(transport=DeadlineTransport(on_deadline=on_deadline)),
+            )
+            _clients[key] = client
+        return client
 
 
 def _expected_wait(response: httpx2.Response, request: httpx2.Request) -> float:

@@ -4,24 +4,22 @@ schema is ModelAssessment; the tool_use input is validated against the model."""
 from __future__ import annotations
 
 import json
-import os
-import threading
 from typing import Any
 
 import anthropic
-import pydantic
 from anthropic.types import Message, MessageParam, ToolChoiceToolParam, ToolParam
 
 from prediag.ai.deadline import Deadline
-from prediag.ai.providers._http import DeadlineTransport
+from prediag.ai.providers._http import cached_client
 from prediag.ai.providers.base import (
     ProviderAnswer,
     ProviderFailure,
     kind_for_status,
     short,
     status_detail,
+    tool_assessment,
 )
-from prediag.ai.schema import TOOL_DESCRIPTION, TOOL_NAME, ModelAssessment, tool_input_schema
+from prediag.ai.schema import TOOL_DESCRIPTION, TOOL_NAME, tool_input_schema
 from prediag.ai.settings import AiSettings
 
 
@@ -34,25 +32,16 @@ def _deadline_error(request: Any) -> Exception:
     return _DeadlineReached(f"deadline reached before {request.method} {request.url.path}")
 
 
-_clients: dict[tuple[str, str, int], anthropic.Anthropic] = {}
-_clients_lock = threading.Lock()
-
-
 def _client(api_key: str, max_retries: int, timeout_s: float) -> anthropic.Anthropic:
-    key = (api_key, os.environ.get("ANTHROPIC_BASE_URL", ""), max_retries)
-    with _clients_lock:
-        client = _clients.get(key)
-        if client is None:
-            client = anthropic.Anthropic(
-                api_key=api_key,
-                max_retries=max_retries,
-                timeout=timeout_s,
-                http_client=anthropic.DefaultHttpxClient(
-                    transport=DeadlineTransport(on_deadline=_deadline_error)
-                ),
-            )
-            _clients[key] = client
-        return client
+    return cached_client(
+        anthropic.Anthropic,
+        anthropic.DefaultHttpxClient,
+        base_url_env="ANTHROPIC_BASE_URL",
+        api_key=api_key,
+        max_retries=max_retries,
+        timeout_s=timeout_s,
+        on_deadline=_deadline_error,
+    )
 
 
 class AnthropicProvider:
@@ -124,12 +113,5 @@ class AnthropicProvider:
             ),
             None,
         )
-        if tool_input is None:
-            raise ProviderFailure("invalid_output", f"no {TOOL_NAME} tool call", **tokens)
-        try:
-            assessment = ModelAssessment.model_validate(tool_input)
-        except pydantic.ValidationError as exc:
-            raise ProviderFailure(
-                "invalid_output", f"answer does not validate: {short(exc, 200)}", **tokens
-            ) from exc
+        assessment = tool_assessment(tool_input, **tokens)
         return ProviderAnswer(assessment, model, input_tokens, output_tokens)

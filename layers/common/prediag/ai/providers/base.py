@@ -6,10 +6,12 @@ import email.utils
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
+
+import pydantic
 
 from prediag.ai.deadline import Deadline
-from prediag.ai.schema import ModelAssessment
+from prediag.ai.schema import TOOL_NAME, ModelAssessment
 
 FailureKind = Literal[
     "timeout",
@@ -125,3 +127,18 @@ def status_detail(status: int, body: object, fallback: str) -> str:
 def short(message: object, limit: int = 300) -> str:
     text = " ".join(str(message).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def tool_assessment(tool_input: object | None, **tokens: Any) -> ModelAssessment:
+    """The assessment a forced tool call carried, validated; `invalid_output` otherwise.
+
+    `tokens` are the usage details a failure reports (ProviderFailure's keyword arguments).
+    """
+    if tool_input is None:
+        raise ProviderFailure("invalid_output", f"no {TOOL_NAME} tool call", **tokens)
+    try:
+        return ModelAssessment.model_validate(tool_input)
+    except pydantic.ValidationError as exc:
+        raise ProviderFailure(
+            "invalid_output", f"answer does not validate: {short(exc, 200)}", **tokens
+        ) from exc

@@ -15,7 +15,6 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 import boto3
-import pydantic
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
@@ -36,8 +35,9 @@ from prediag.ai.providers.base import (
     kind_for_status,
     retry_after_seconds,
     short,
+    tool_assessment,
 )
-from prediag.ai.schema import TOOL_DESCRIPTION, TOOL_NAME, ModelAssessment, tool_input_schema
+from prediag.ai.schema import TOOL_DESCRIPTION, TOOL_NAME, tool_input_schema
 from prediag.ai.settings import AiSettings
 
 if TYPE_CHECKING:
@@ -214,12 +214,5 @@ class BedrockProvider:
             ),
             None,
         )
-        if tool_input is None:
-            raise ProviderFailure("invalid_output", f"no {TOOL_NAME} tool call", **tokens)
-        try:
-            assessment = ModelAssessment.model_validate(tool_input)
-        except pydantic.ValidationError as exc:
-            raise ProviderFailure(
-                "invalid_output", f"answer does not validate: {short(exc, 200)}", **tokens
-            ) from exc
+        assessment = tool_assessment(tool_input, **tokens)
         return ProviderAnswer(assessment, self.model, input_tokens, output_tokens)

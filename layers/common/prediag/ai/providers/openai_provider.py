@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
-import threading
 from typing import Any
 
 import openai
@@ -13,7 +11,7 @@ import pydantic
 from openai.types.chat import ChatCompletionMessageParam
 
 from prediag.ai.deadline import Deadline
-from prediag.ai.providers._http import DeadlineTransport
+from prediag.ai.providers._http import cached_client
 from prediag.ai.providers.base import (
     ProviderAnswer,
     ProviderFailure,
@@ -33,27 +31,16 @@ def _deadline_error(request: Any) -> Exception:
     return _DeadlineReached(f"deadline reached before {request.method} {request.url.path}")
 
 
-_clients: dict[tuple[str, str, int], openai.OpenAI] = {}
-_clients_lock = threading.Lock()
-
-
 def _client(api_key: str, max_retries: int, timeout_s: float) -> openai.OpenAI:
-    # OPENAI_BASE_URL is read by the SDK; it is part of the key so a changed endpoint (tests,
-    # local stack) gets its own client. Clients are kept for connection reuse across calls.
-    key = (api_key, os.environ.get("OPENAI_BASE_URL", ""), max_retries)
-    with _clients_lock:
-        client = _clients.get(key)
-        if client is None:
-            client = openai.OpenAI(
-                api_key=api_key,
-                max_retries=max_retries,
-                timeout=timeout_s,
-                http_client=openai.DefaultHttpxClient(
-                    transport=DeadlineTransport(on_deadline=_deadline_error)
-                ),
-            )
-            _clients[key] = client
-        return client
+    return cached_client(
+        openai.OpenAI,
+        openai.DefaultHttpxClient,
+        base_url_env="OPENAI_BASE_URL",
+        api_key=api_key,
+        max_retries=max_retries,
+        timeout_s=timeout_s,
+        on_deadline=_deadline_error,
+    )
 
 
 def _uses_reasoning(model: str) -> bool:
