@@ -128,10 +128,7 @@ def redrive(body: Annotated[RedriveRequest, Body()]) -> Response[ops.RedriveRepo
 def pause(
     body: Annotated[LanesRequest | None, Body()] = None,
 ) -> Response[dict[str, Any]]:
-    lanes = body.lanes if body else None
-    mappings = ops.set_analysis_enabled(_esm_control(), _topology(), False, lanes=lanes)
-    logger.info("Analysis paused", extra={"lanes": [m.lane for m in mappings]})
-    return _json({"mappings": [m.dump() for m in mappings]})
+    return _switch_analysis(body, enabled=False)
 
 
 @router.post(
@@ -142,9 +139,16 @@ def pause(
 def resume(
     body: Annotated[LanesRequest | None, Body()] = None,
 ) -> Response[dict[str, Any]]:
+    return _switch_analysis(body, enabled=True)
+
+
+def _switch_analysis(body: LanesRequest | None, *, enabled: bool) -> Response[dict[str, Any]]:
     lanes = body.lanes if body else None
-    mappings = ops.set_analysis_enabled(_esm_control(), _topology(), True, lanes=lanes)
-    logger.info("Analysis resumed", extra={"lanes": [m.lane for m in mappings]})
+    mappings = ops.set_analysis_enabled(_esm_control(), _topology(), enabled, lanes=lanes)
+    logger.info(
+        "Analysis resumed" if enabled else "Analysis paused",
+        extra={"lanes": [m.lane for m in mappings]},
+    )
     return _json({"mappings": [m.dump() for m in mappings]})
 
 
