@@ -36,9 +36,9 @@ from prediag.settings import get_settings
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-# Failed items are always reported, never raised: a fully failed batch is not a function error.
 # Import the enabled providers' SDKs during the init phase, not in the first record's time budget.
 preload_providers()
+# Failed items are always reported, never raised: a fully failed batch is not a function error.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 # The idempotency key is the pre-diagnosis id alone, which is what makes it right:

@@ -6,7 +6,7 @@ import json
 import time
 
 from prediag import wiring
-from prediag.models import Status
+from prediag.models import Attempt, Status, utcnow
 from tests.integration.support import api_event, request_body
 
 
@@ -128,6 +128,14 @@ def test_the_last_failed_attempt_marks_the_record_failed_and_sends_it_to_the_dlq
         batch = queues.receive("NormalQueueUrl", wait=2)
         assert batch[0]["Attributes"]["ApproximateReceiveCount"] == str(attempt)
         invoke("analyze")(queues.event("NormalQueueUrl", batch))
+    after_last = wiring.repository().get(job)
+
+    # one more delivery, with no analysis: the record is already failed, the message moves on
+    batch = queues.receive("NormalQueueUrl", wait=2)
+    assert batch[0]["Attributes"]["ApproximateReceiveCount"] == "4"
+    result = invoke("analyze")(queues.event("NormalQueueUrl", batch))
+    assert result == {"batchItemFailures": [{"itemIdentifier": batch[0]["MessageId"]}]}
+    assert wiring.repository().get(job) == after_last
 
     assert queues.receive("NormalQueueUrl", wait=1) == []  # the redrive policy moved it
     dead = queues.receive("NormalDlqUrl", wait=2)
@@ -151,3 +159,40 @@ def test_a_message_for_a_record_that_does_not_exist_is_dropped(invoke, queues):
     batch = queues.receive("NormalQueueUrl", wait=2)
 
     assert invoke("analyze")(queues.event("NormalQueueUrl", batch)) == {"batchItemFailures": []}
+
+
+def test_a_last_attempt_that_crashed_is_failed_by_the_next_delivery_and_the_vet_told(
+    invoke, queues, stream, vet_inbox
+):
+    job = _submit(invoke)
+    url = queues.url("NormalQueueUrl")
+    for attempt in (1, 2, 3):  # three attempts that each died without a word (crash, timeout)
+        batch = queues.receive("NormalQueueUrl", wait=2)
+        wiring.repository().start_attempt(job, Attempt(number=attempt, started_at=utcnow()))
+        queues.sqs.change_message_visibility(
+            QueueUrl=url, ReceiptHandle=batch[0]["ReceiptHandle"], VisibilityTimeout=0
+        )
+    stalled = wiring.repository().get(job)
+    assert stalled is not None
+    assert stalled.status is Status.PROCESSING
+
+    batch = queues.receive("NormalQueueUrl", wait=2)
+    assert batch[0]["Attributes"]["ApproximateReceiveCount"] == "4"
+    result = invoke("analyze")(queues.event("NormalQueueUrl", batch))
+
+    assert result == {"batchItemFailures": [{"itemIdentifier": batch[0]["MessageId"]}]}
+    record = wiring.repository().get(job)
+    assert record is not None
+    assert record.status is Status.FAILED
+    assert record.failure_reason == "the last attempt did not finish (crash or timeout)"
+    assert [(a.number, a.outcome) for a in record.attempts] == [
+        (1, "running"),
+        (2, "running"),
+        (3, "failed"),
+    ]
+    assert queues.receive("NormalQueueUrl", wait=1) == []
+    assert [json.loads(m["Body"])["preDiagnosisId"] for m in queues.receive("NormalDlqUrl")] == [
+        job
+    ]
+    invoke("notify")({"Records": stream.passing_filter(stream.read())})
+    assert [json.loads(n["Message"])["kind"] for n in vet_inbox.messages()] == ["failed"]

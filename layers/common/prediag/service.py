@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -215,6 +216,9 @@ def run_job(
     """
     job_id = message.pre_diagnosis_id
     log = {"job_id": job_id, "attempt": attempt_number, "max_attempts": policy.max_attempts}
+    if attempt_number > policy.max_attempts:
+        _after_last_attempt(job_id, repo, log)
+        return None
     try:
         record = repo.start_attempt(job_id, Attempt(number=attempt_number, started_at=utcnow()))
     except NotFoundError:
@@ -259,6 +263,29 @@ def run_job(
     )
     metrics.add_metric(name="Completed", unit=MetricUnit.Count, value=1)
     return done
+
+
+def _after_last_attempt(job_id: str, repo: Repository, log: dict[str, Any]) -> None:
+    """The delivery after the last attempt (the queues deliver once more than the attempts):
+    no analysis. A record the last attempt left `processing` (it crashed or timed out) is made
+    `failed`, so the vet is told; then the message moves on to the dead-letter queue."""
+    record = repo.get(job_id)
+    if record is None:
+        logger.error("Job %s has no record; message dropped", job_id, extra=log)
+        return
+    if record.status is Status.COMPLETED:
+        logger.info("Job %s is already finished; duplicate delivery ignored", job_id, extra=log)
+        return
+    reason = record.failure_reason or "failed"
+    if record.status is Status.PROCESSING:
+        reason = "the last attempt did not finish (crash or timeout)"
+        logger.warning("Job %s failed: %s", job_id, reason, extra=log)
+        repo.fail(record, reason, utcnow())
+        metrics.add_metric(name="Failed", unit=MetricUnit.Count, value=1)
+    elif record.status is Status.PENDING:
+        reason = "no attempt left"
+        logger.error("Job %s is pending with no attempt left", job_id, extra=log)
+    raise DeadLetter(job_id, reason)
 
 
 # ---------------------------------------------------------------------- notify
