@@ -36,6 +36,7 @@ from prediag.settings import get_settings
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
+wiring.quiet_aws_client_logs()
 # Import the enabled providers' SDKs during the init phase, not in the first record's time budget.
 preload_providers()
 # Failed items are always reported, never raised: a fully failed batch is not a function error.

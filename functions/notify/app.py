@@ -29,6 +29,7 @@ from prediag.settings import get_settings
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
+wiring.quiet_aws_client_logs()
 processor = BatchProcessor(
     event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False
 )

@@ -6,7 +6,6 @@ POST /pre-diagnoses (accept a case; an Idempotency-Key makes retries safe), GET 
 routes: `openapi_json()`, committed as docs/openapi.json (`make openapi`).
 """
 
-import logging
 import os
 import traceback
 from http import HTTPStatus
@@ -54,10 +53,7 @@ from prediag.models import (
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-# The records hold the owner's own words: botocore logs whole request and response bodies at
-# DEBUG, so the AWS clients log warnings and errors only, whatever the root level is set to.
-for _name in ("botocore", "boto3", "urllib3"):
-    logging.getLogger(_name).setLevel(logging.WARNING)
+wiring.quiet_aws_client_logs()
 
 TITLE = "prediag API"
 VERSION = "1.0.0"

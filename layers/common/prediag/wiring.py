@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
@@ -12,6 +13,13 @@ from prediag.queue import SqsJobQueue
 from prediag.repository import DynamoRepository
 from prediag.service import JobPolicy
 from prediag.settings import get_settings
+
+
+def quiet_aws_client_logs() -> None:
+    """The records hold the owner's own words, and botocore logs whole request and response
+    bodies at DEBUG: the AWS clients log warnings and errors only, whatever the root level."""
+    for name in ("botocore", "boto3", "urllib3"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 @lru_cache(maxsize=1)
