@@ -158,6 +158,7 @@ def _banner(console: Console, stack: LocalStack, tokens: dict[str, str], ready_s
     console.print(Panel(table, title="prediag local stack", expand=False))
     example = next((f for f in ("request-normal.json",) if (Path("events") / f).exists()), None)
     body = f"@events/{example}" if example else "@request.json"
+    stage = stack.provisioned.stage if stack.provisioned else "local"
     lines = []
     if "owner" in tokens:
         lines += [
@@ -171,11 +172,10 @@ def _banner(console: Console, stack: LocalStack, tokens: dict[str, str], ready_s
         f"-H 'Content-Type: application/json' -d {body}",
         f'curl -s {stack.api_url}/pre-diagnoses/<id> -H "Authorization: $TOKEN"',
         "",
-        "# watch the record and the triggers:",
-        f"aws --endpoint-url {stack.endpoint_url} dynamodb get-item "
-        f"--table-name {stack.outputs.get('PreDiagnosesTableName', '<table>')} "
-        '--key \'{"id": {"S": "<id>"}}\'',
-        f"curl -s {stack.api_url}/_local/esm   # pause one: prediag local esm disable NAME",
+        "# watch a record until it is done, and the queues:",
+        f".venv/bin/prediag watch <id> --endpoint {stack.endpoint_url} --stage {stage}",
+        f".venv/bin/prediag stats --endpoint {stack.endpoint_url} --stage {stage}",
+        f"curl -s {stack.api_url}/_local/esm   # the triggers; prediag pause / resume",
     ]
     console.print("\n".join(line for line in lines if line is not None), soft_wrap=True)
 
