@@ -22,7 +22,13 @@ from typing import Any
 import httpx2
 
 from prediag.ai.deadline import current_deadline
-from prediag.ai.providers.base import retry_after_seconds
+from prediag.ai.providers.base import (
+    ProviderFailure,
+    kind_for_status,
+    retry_after_seconds,
+    short,
+    status_detail,
+)
 
 # The SDKs' backoff when the server gives no Retry-After: 0.5 s doubling, capped at 8 s.
 SDK_INITIAL_RETRY_DELAY_S = 0.5
@@ -115,3 +121,19 @@ class DeadlineTransport(httpx2.BaseTransport):
 
     def close(self) -> None:
         self._inner.close()
+
+
+def sdk_failure(exc: Exception, sdk: Any) -> ProviderFailure:
+    """The failure an OpenAI or Anthropic SDK error stands for (both SDKs share these error
+    classes: `APITimeoutError` is an `APIConnectionError`, `APIStatusError` carries the status).
+    """
+    if isinstance(exc, sdk.APITimeoutError):
+        return ProviderFailure("timeout", "request timed out")
+    if isinstance(exc, sdk.APIConnectionError):
+        return ProviderFailure("error", f"connection error: {short(exc.__cause__ or exc)}")
+    if isinstance(exc, sdk.APIStatusError):
+        return ProviderFailure(
+            kind_for_status(exc.status_code),
+            status_detail(exc.status_code, exc.body, exc.message),
+        )
+    return ProviderFailure("error", short(exc))

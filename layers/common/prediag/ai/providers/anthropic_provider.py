@@ -10,13 +10,11 @@ import anthropic
 from anthropic.types import Message, MessageParam, ToolChoiceToolParam, ToolParam
 
 from prediag.ai.deadline import Deadline
-from prediag.ai.providers._http import cached_client
+from prediag.ai.providers._http import cached_client, sdk_failure
 from prediag.ai.providers.base import (
     ProviderAnswer,
     ProviderFailure,
-    kind_for_status,
     short,
-    status_detail,
     tool_assessment,
 )
 from prediag.ai.schema import TOOL_DESCRIPTION, TOOL_NAME, tool_input_schema
@@ -72,16 +70,8 @@ class AnthropicProvider:
             )
         except _DeadlineReached as exc:
             raise ProviderFailure("timeout", short(exc)) from exc
-        except anthropic.APITimeoutError as exc:
-            raise ProviderFailure("timeout", "request timed out") from exc
-        except anthropic.APIConnectionError as exc:
-            detail = short(exc.__cause__ or exc)
-            raise ProviderFailure("error", f"connection error: {detail}") from exc
-        except anthropic.APIStatusError as exc:
-            raise ProviderFailure(
-                kind_for_status(exc.status_code),
-                status_detail(exc.status_code, exc.body, exc.message),
-            ) from exc
+        except (anthropic.APIConnectionError, anthropic.APIStatusError) as exc:
+            raise sdk_failure(exc, anthropic) from exc
         except (anthropic.APIResponseValidationError, json.JSONDecodeError) as exc:
             detail = short(exc, 200)
             raise ProviderFailure("invalid_output", f"unreadable answer: {detail}") from exc

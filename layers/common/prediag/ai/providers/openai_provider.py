@@ -11,13 +11,11 @@ import pydantic
 from openai.types.chat import ChatCompletionMessageParam
 
 from prediag.ai.deadline import Deadline
-from prediag.ai.providers._http import cached_client
+from prediag.ai.providers._http import cached_client, sdk_failure
 from prediag.ai.providers.base import (
     ProviderAnswer,
     ProviderFailure,
-    kind_for_status,
     short,
-    status_detail,
 )
 from prediag.ai.schema import ModelAssessment
 from prediag.ai.settings import AiSettings
@@ -83,16 +81,8 @@ class OpenAIProvider:
             )
         except _DeadlineReached as exc:
             raise ProviderFailure("timeout", short(exc)) from exc
-        except openai.APITimeoutError as exc:
-            raise ProviderFailure("timeout", "request timed out") from exc
-        except openai.APIConnectionError as exc:
-            detail = short(exc.__cause__ or exc)
-            raise ProviderFailure("error", f"connection error: {detail}") from exc
-        except openai.APIStatusError as exc:
-            raise ProviderFailure(
-                kind_for_status(exc.status_code),
-                status_detail(exc.status_code, exc.body, exc.message),
-            ) from exc
+        except (openai.APIConnectionError, openai.APIStatusError) as exc:
+            raise sdk_failure(exc, openai) from exc
         except openai.APIResponseValidationError as exc:
             raise ProviderFailure("invalid_output", short(exc)) from exc
 
