@@ -141,10 +141,10 @@ def bench_imports(repeat: int) -> None:
     print()
     print(f"Cold-start import time (fresh interpreter each, median of {repeat})")
     cases = [
-        ("import prediag.ai (analyze init)", "import prediag.ai"),
+        ("import prediag.ai", "import prediag.ai"),
         ("import prediag.ai.ensemble", "import prediag.ai.ensemble"),
         (
-            "provider modules + SDKs (first analysis)",
+            "provider modules + SDKs (preloaded at analyze init)",
             "import prediag.ai; import prediag.ai.providers.openai_provider, "
             "prediag.ai.providers.anthropic_provider, prediag.ai.providers.bedrock_provider",
         ),
