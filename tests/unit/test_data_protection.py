@@ -53,6 +53,13 @@ def test_tables_queues_and_topics_are_encrypted_at_rest(template):
         assert topic["Properties"].get("KmsMasterKeyId"), name
 
 
+def test_topics_sign_deliveries_with_sha256_for_webhook_receivers(template):
+    topics = of_type(template, "AWS::SNS::Topic")
+    assert topics
+    for name, topic in topics.items():
+        assert topic["Properties"].get("SignatureVersion") == "2", name
+
+
 def test_the_medical_records_table_is_kept_and_recoverable(template):
     table = template["Resources"]["PreDiagnosesTable"]
     assert table["DeletionPolicy"] == "Retain"

@@ -460,7 +460,13 @@ class _Provisioner:
         name = props.get("TopicName") or f"{self.resolver.stack_name}-{logical_id}"
         attributes = {
             key: to_str(props[key])
-            for key in ("DisplayName", "KmsMasterKeyId", "FifoTopic", "ContentBasedDeduplication")
+            for key in (
+                "DisplayName",
+                "KmsMasterKeyId",
+                "FifoTopic",
+                "ContentBasedDeduplication",
+                "SignatureVersion",
+            )
             if key in props
         }
         arn = sns.create_topic(Name=name, Attributes=attributes)["TopicArn"]
