@@ -8,12 +8,7 @@ import json
 import secrets
 from typing import Any
 
-from tests.fakes.scenario import (
-    MALFORMED_JSON,
-    assessment,
-    invalid_assessment,
-    steered_assessment,
-)
+from tests.fakes.scenario import MALFORMED_JSON, answer_for
 from tests.fakes.server import Behaviour, FakeProviderServer, RecordedRequest, Reply
 
 _ERRORS: dict[int, tuple[str, str]] = {
@@ -57,12 +52,7 @@ class FakeAnthropic(FakeProviderServer):
         if behaviour.kind == "refusal":
             content, stop_reason = [], "refusal"
         else:
-            if behaviour.kind == "invalid_schema":
-                tool_input = invalid_assessment()
-            elif behaviour.kind == "obey_steering":
-                tool_input = steered_assessment(self.scenario.language)
-            else:
-                tool_input = assessment(self.scenario)
+            tool_input = answer_for(behaviour.kind, self.scenario)
             content = [
                 {
                     "type": "tool_use",

@@ -11,12 +11,7 @@ import secrets
 from typing import Any
 from urllib.parse import unquote
 
-from tests.fakes.scenario import (
-    MALFORMED_JSON,
-    assessment,
-    invalid_assessment,
-    steered_assessment,
-)
+from tests.fakes.scenario import MALFORMED_JSON, answer_for
 from tests.fakes.server import Behaviour, FakeProviderServer, RecordedRequest, Reply
 
 _PATH = re.compile(r"^/model/(?P<model>[^/]+)/converse$")
@@ -66,12 +61,7 @@ class FakeBedrock(FakeProviderServer):
             content = [{"text": "I can't help with that."}]
             stop_reason = "content_filtered"
         else:
-            if behaviour.kind == "invalid_schema":
-                tool_input = invalid_assessment()
-            elif behaviour.kind == "obey_steering":
-                tool_input = steered_assessment(self.scenario.language)
-            else:
-                tool_input = assessment(self.scenario)
+            tool_input = answer_for(behaviour.kind, self.scenario)
             content = [
                 {
                     "toolUse": {

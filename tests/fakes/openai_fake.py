@@ -9,13 +9,7 @@ import secrets
 import time
 from typing import Any
 
-from tests.fakes.scenario import (
-    MALFORMED_JSON,
-    assessment,
-    dumps,
-    invalid_assessment,
-    steered_assessment,
-)
+from tests.fakes.scenario import MALFORMED_JSON, answer_for, dumps
 from tests.fakes.server import Behaviour, FakeProviderServer, RecordedRequest, Reply
 
 _ERRORS: dict[int, tuple[str, str | None, str]] = {
@@ -47,14 +41,10 @@ class FakeOpenAI(FakeProviderServer):
         refusal: str | None = None
         if behaviour.kind == "refusal":
             content, refusal = None, "I'm sorry, but I can't help with that request."
-        elif behaviour.kind == "invalid_schema":
-            content = dumps(invalid_assessment())
         elif behaviour.kind == "malformed_json":
             content = MALFORMED_JSON
-        elif behaviour.kind == "obey_steering":
-            content = dumps(steered_assessment(self.scenario.language))
         else:
-            content = dumps(assessment(self.scenario))
+            content = dumps(answer_for(behaviour.kind, self.scenario))
         prompt_tokens = self.tokens(request.raw)
         completion_tokens = self.tokens(content or refusal or "")
         payload = {

@@ -75,6 +75,16 @@ def invalid_assessment() -> dict[str, Any]:
     }
 
 
+def answer_for(kind: str, scenario: Scenario) -> dict[str, Any]:
+    """The assessment a fake answers with for a behaviour: schema-invalid, obeying the owner's
+    steering text, or the scenario's own."""
+    if kind == "invalid_schema":
+        return invalid_assessment()
+    if kind == "obey_steering":
+        return steered_assessment(scenario.language)
+    return assessment(scenario)
+
+
 MALFORMED_JSON = '{"urgency": "immediate", "differentials": [{"condition": "Gastric dilat'
 
 
