@@ -82,14 +82,21 @@ _URGENCY_TARGET_MINUTES = {
 
 
 class Status(StrEnum):
+    """Where a pre-diagnosis is in its life (see docs/operations.md, "Life of a pre-diagnosis").
+
+    `refused` is a submission whose job never reached the queue (the caller was answered 503):
+    it was never accepted, so it is never analysed, listed as failed, redriven or notified.
+    """
+
     PENDING = "pending"
     PROCESSING = "processing"
     COMPLETED = "completed"
     FAILED = "failed"
+    REFUSED = "refused"
 
     @property
     def terminal(self) -> bool:
-        return self in (Status.COMPLETED, Status.FAILED)
+        return self in (Status.COMPLETED, Status.FAILED, Status.REFUSED)
 
 
 class Lane(StrEnum):
@@ -203,19 +210,16 @@ class TriageResult(Contract):
 
 
 class QueueMessage(Contract):
-    """Body of an SQS message: ids only, the record is the source of truth."""
+    """Body of a job (an SQS message): a pointer to its record, which owns the job's life.
+
+    `dispatch` is the record's `redrives` count when the job was sent: a job whose dispatch is
+    behind its record's (the record was redriven since) is obsolete and is dropped.
+    """
 
     pre_diagnosis_id: Identifier
     user_id: str
     pet_id: str
-
-
-class Attempt(Contract):
-    number: int
-    started_at: datetime
-    ended_at: datetime | None = None
-    outcome: Literal["running", "succeeded", "failed"] = "running"
-    error: str | None = None
+    dispatch: int = Field(default=0, ge=0)
 
 
 class ProviderOutcome(Contract):
@@ -240,6 +244,20 @@ class ProviderOutcome(Contract):
     output_tokens: int = 0
     cost_usd: float = 0.0
     error: str | None = None
+
+
+class Attempt(Contract):
+    """One attempt at analysing a pre-diagnosis, and why it failed when it did."""
+
+    number: int
+    started_at: datetime
+    ended_at: datetime | None = None
+    outcome: Literal["running", "succeeded", "failed"] = "running"
+    error: str | None = Field(default=None, description="Why the attempt failed, in short")
+    providers: list[ProviderOutcome] = Field(
+        default_factory=list,
+        description="Each AI provider's outcome in this attempt (kind, status, error, cost)",
+    )
 
 
 class Differential(Contract):
@@ -290,7 +308,15 @@ class PreDiagnosis(Contract):
     attempts: list[Attempt] = Field(default_factory=list)
     analysis: Analysis | None = None
     failure_reason: str | None = None
-    redrives: int = 0
+    redrives: int = Field(default=0, description="Times an operator sent it back for analysis")
+    dead_lettered: bool = Field(
+        default=False, description="A failed record's job is in the dead-letter queue"
+    )
+    attempt_started_ms: int | None = Field(
+        default=None,
+        exclude=True,
+        description="Start of the latest attempt (epoch ms): what makes an attempt stale",
+    )
 
 
 class Accepted(Contract):

@@ -26,14 +26,13 @@ class Settings(BaseModel):
     urgent_dlq_url: str | None = Field(default=None, alias="URGENT_DLQ_URL")
     normal_dlq_url: str | None = Field(default=None, alias="NORMAL_DLQ_URL")
     analyze_function_name: str | None = Field(default=None, alias="ANALYZE_FUNCTION_NAME")
-    esm_control_url: str | None = Field(
-        default=None,
-        alias="ESM_CONTROL_URL",
-        description="Local stack only: base URL of its event source mapping control API",
+    attempt_timeout_seconds: int = Field(
+        default=900,
+        ge=1,
+        le=900,
+        alias="ATTEMPT_TIMEOUT_SECONDS",
+        description="The analyze function's timeout: an attempt older than this has died",
     )
-
-    def queue_url(self, lane: str) -> str:
-        return self.urgent_queue_url if lane == "urgent" else self.normal_queue_url
 
 
 def load_settings(environ: dict[str, str] | None = None) -> Settings:

@@ -51,7 +51,7 @@ def cached_client[Client](
 ) -> Client:
     """One SDK client per (SDK, key, endpoint, retries), kept for connection reuse, on the
     deadline transport. The endpoint variable (read by the SDK itself) is part of the key so a
-    changed endpoint (tests, the local stack) gets its own client."""
+    changed endpoint gets its own client."""
     key = (factory.__qualname__, api_key, os.environ.get(base_url_env, ""), max_retries)
     with _clients_lock:
         client = _clients.get(key)
