@@ -1,6 +1,6 @@
 """The deterministic red-flag triage: every rule in English and French, species and sex
 differences, negation, normalisation, borderline wording, resistance to steering text, labels
-in both languages, and a rule table that refuses a bad entry."""
+in the owner's language, and a rule table that refuses a bad entry."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import pytest
 
 import prediag
 from prediag.models import (
+    Locale,
     Onset,
     Pet,
     PreDiagnosisRequest,
@@ -500,6 +501,7 @@ def make_request(
     symptoms: list[str],
     description: str,
     name: str | None = None,
+    locale: Locale = "en",
 ) -> PreDiagnosisRequest:
     pet = Pet(
         id="pet-1", name=name, species=species, breed="mixed", age_years=4, weight_kg=5, sex=sex
@@ -510,6 +512,7 @@ def make_request(
         description=description,
         onset=Onset.HOURS,
         clinic_id="clinic-1",
+        owner_locale=locale,
     )
 
 
@@ -533,7 +536,7 @@ def test_the_pets_own_name_is_not_read_as_a_toxin():
     assert chewed.level is IMM
 
 
-# ---- labels ------------------------------------------------------------------------------------
+# ---- labels in the owner's language ---------------------------------------------------------
 
 BY_CODE = {rule.code: rule for rule in RULES}
 
@@ -544,6 +547,36 @@ def test_every_rule_has_an_english_and_a_french_label():
         assert rule.label.en != rule.label.fr, rule.code
     assert len({rule.label.en for rule in RULES}) == len(RULES)
     assert len({rule.label.fr for rule in RULES}) == len(RULES)
+
+
+@pytest.mark.parametrize(("species", "sex", "text", "code", "level"), POSITIVE)
+def test_each_flag_is_labelled_in_the_requested_language(
+    species: Species, sex: Sex, text: str, code: str, level: Urgency
+):
+    label = BY_CODE[code].label
+    for locale, expected in (("fr", label.fr), ("en", label.en)):
+        flags = triage_text(species, sex, text, locale=locale).flags
+        assert next(f.label for f in flags if f.code == code) == expected
+    default = triage_text(species, sex, text).flags
+    assert next(f.label for f in default if f.code == code) == label.en
+
+
+def test_locale_changes_only_the_labels():
+    text = "Il vomit du sang et il a mangé du chocolat noir"
+    english, french = (triage_text(DOG, M, text, locale=loc) for loc in ("en", "fr"))
+    assert english.level is french.level
+    assert [(f.code, f.level, f.matched) for f in english.flags] == [
+        (f.code, f.level, f.matched) for f in french.flags
+    ]
+    assert [f.label for f in english.flags] != [f.label for f in french.flags]
+
+
+def test_a_french_owner_reads_french_labels_and_an_english_owner_english_ones():
+    french = make_request(CAT, M, ["urine"], "Il n'arrive pas à uriner depuis ce matin", None, "fr")
+    assert [f.label for f in triage(french).flags] == ["Impossible d'uriner (obstruction urétrale)"]
+    english = make_request(CAT, M, ["urine"], "He can't pee since this morning")
+    assert english.owner_locale == "en"
+    assert [f.label for f in triage(english).flags] == ["Unable to urinate (urethral obstruction)"]
 
 
 # ---- the rule table ---------------------------------------------------------------------------

@@ -22,8 +22,8 @@ The deterministic safety floor of every pre-diagnosis (rules version `{RULES_VER
 these rules, never less; the rules also route a case to the urgent lane at submit time (immediate
 and very urgent). Owner text in French or English is matched after folding accents and case;
 simple negations ("no vomiting", "pas de vomissement") cancel a sign; when unsure the rules err
-toward urgency. When nothing matches the level is `standard`, never `non_urgent`. Each rule
-has a label in English and in French.
+toward urgency. When nothing matches the level is `standard`, never `non_urgent`. Each flag is
+labelled in the owner's language (`ownerLocale`: English or French).
 
 ## Scale: Veterinary Triage List (VTL)
 

@@ -17,7 +17,7 @@ from prediag.triage.rule import Rule
 from prediag.triage.rules import RULES, RULES_VERSION
 
 if TYPE_CHECKING:
-    from prediag.models import Onset, PreDiagnosisRequest, Sex, Species
+    from prediag.models import Locale, Onset, PreDiagnosisRequest, Sex, Species
 
 # A word inside a pattern's gap: never a negation or a conjunction, so "gums are not pale" and
 # "vomiting and blood in stool" do not match across them. Elided French articles ("l'", "d'",
@@ -72,11 +72,12 @@ def triage_text(
     onset: Onset | None = None,
     *,
     pet_name: str | None = None,
+    locale: Locale = "en",
 ) -> TriageResult:
     """Red flags in the owner's `text` for an animal of this species and sex.
 
     `onset` is accepted for context and never lowers anything (see the package docstring).
-    `pet_name`, when given, is masked out of the text before matching.
+    `pet_name`, when given, is masked out of the text before matching. Labels are in `locale`.
     """
     del onset  # no current rule depends on it
     original = mask_name(text, pet_name)
@@ -100,7 +101,7 @@ def triage_text(
             found[rule.code] = RedFlag(
                 code=rule.code,
                 level=rule.level_for(species),
-                label=rule.label.en,
+                label=rule.label.in_locale(locale),
                 matched=words,
             )
             superseded.update(rule.supersedes)
@@ -111,7 +112,14 @@ def triage_text(
 
 
 def triage(request: PreDiagnosisRequest) -> TriageResult:
-    """Red flags in the request's symptoms and description, for its pet."""
+    """Red flags in the request's symptoms and description, for its pet, in the owner's language."""
     text = "\n".join([*request.symptoms, request.description])
     pet = request.pet
-    return triage_text(pet.species, pet.sex, text, request.onset, pet_name=pet.name)
+    return triage_text(
+        pet.species,
+        pet.sex,
+        text,
+        request.onset,
+        pet_name=pet.name,
+        locale=request.owner_locale,
+    )

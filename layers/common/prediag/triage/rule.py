@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from prediag.models import Sex, Species, Urgency
+from prediag.models import Locale, Sex, Species, Urgency
 
 _CODE = re.compile(r"[a-z][a-z0-9_]*")
 
@@ -24,6 +24,9 @@ class Label:
             text = getattr(self, locale)
             if not isinstance(text, str) or not text.strip():
                 raise ValueError(f"label: the {locale!r} text is missing")
+
+    def in_locale(self, locale: Locale) -> str:
+        return self.fr if locale == "fr" else self.en
 
 
 @dataclass(frozen=True, slots=True)
