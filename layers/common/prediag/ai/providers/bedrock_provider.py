@@ -96,9 +96,13 @@ def _expected_wait(response: Any, attempts: int) -> float:
         code = str((parsed or {}).get("Error", {}).get("Code", ""))
     throttled = status == 429 or "Throttl" in code or "TooManyRequests" in code
     base = _THROTTLING_BASE_S if throttled else _OTHER_BASE_S
+    # botocore draws its backoff at random below `backoff`, then raises it to the server's wait
+    # capped at the draw plus 5 s; this is the longest it may sleep.
     backoff = min(base * 2.0 ** max(attempts - 1, 0), _MAX_BACKOFF_S)
     server = retry_after_seconds(headers)
-    return backoff if server is None else min(max(server, 0.0), backoff + _RETRY_AFTER_EXTRA_S)
+    if server is None:
+        return backoff
+    return max(backoff, min(max(server, 0.0), backoff + _RETRY_AFTER_EXTRA_S))
 
 
 class BedrockProvider:
