@@ -4,6 +4,8 @@ provider servers on 127.0.0.1, and the SSM key path against moto server."""
 from __future__ import annotations
 
 import json
+import logging
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,6 +21,7 @@ from prediag.ai import (
     RetryableAnalysisError,
     active_providers,
     analyse_case,
+    preload_providers,
 )
 from prediag.ai.triage_only import OWNER_ADVICE
 from prediag.models import (
@@ -134,6 +137,7 @@ def system_text(provider: str, request: RecordedRequest) -> str:
 
 @pytest.fixture(scope="module")
 def fakes() -> Iterator[FakeSet]:
+    preload_providers(SETTINGS)  # as the analyze function does at init: no import in a deadline
     with start_fakes() as started:
         yield started
 
@@ -383,6 +387,211 @@ def test_mixed_permanent_and_retryable_failures_raise_a_retryable_error(ai_env: 
         "anthropic": "bad_request",
         "bedrock": "server_error",
     }
+
+
+# ------------------------------------------------------------------ failure causes
+
+FAST = SETTINGS.model_copy(
+    update={
+        "openai_timeout_s": 0.8,
+        "anthropic_timeout_s": 0.8,
+        "bedrock_timeout_s": 0.8,
+        "max_retries": 1,
+        "min_attempt_s": 0.1,
+    }
+)
+
+
+def by_provider(error: RetryableAnalysisError | PermanentAnalysisError) -> dict[str, Any]:
+    return {o.provider: o for o in error.outcomes}
+
+
+def failure_logs(caplog: pytest.LogCaptureFixture) -> dict[str, list[logging.LogRecord]]:
+    logs: dict[str, list[logging.LogRecord]] = {}
+    for record in caplog.records:
+        if record.getMessage() == "AI provider failed":
+            logs.setdefault(str(record.__dict__["provider"]), []).append(record)
+    return logs
+
+
+@pytest.fixture
+def refused_port() -> Iterator[int]:
+    """A loopback port that refuses connections: bound (so nobody else takes it), never
+    listening."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield int(sock.getsockname()[1])
+
+
+def test_unreachable_providers_fail_as_connection_refused_after_the_sdk_retries(
+    ai_env: FakeSet,
+    refused_port: int,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+):
+    url = f"http://127.0.0.1:{refused_port}"
+    monkeypatch.setenv("OPENAI_BASE_URL", f"{url}/v1")
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", url)
+    # time for the OpenAI/Anthropic SDKs' first backoff (0.5 s) to fit before the deadline
+    settings = FAST.model_copy(
+        update={"openai_timeout_s": 2, "anthropic_timeout_s": 2, "bedrock_timeout_s": 2}
+    )
+
+    with pytest.raises(RetryableAnalysisError) as raised:
+        analyse_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=settings)
+
+    error = raised.value
+    assert [o.provider for o in error.outcomes] == list(PROVIDERS)
+    for outcome in error.outcomes:
+        assert outcome.outcome == "connection_error"
+        assert outcome.status_code is None
+        assert outcome.error_code == "ConnectionRefused"
+        assert outcome.retries == settings.max_retries
+        assert "refused" in (outcome.error or "").lower()
+    assert str(error) == (
+        "no AI provider answered (openai: connection_error ConnectionRefused; "
+        "anthropic: connection_error ConnectionRefused; "
+        "bedrock: connection_error ConnectionRefused)"
+    )
+    logs = failure_logs(caplog)
+    assert sorted(logs) == sorted(PROVIDERS)
+    for provider, records in logs.items():
+        assert len(records) == 1  # once per failure, however many retries
+        fields = records[0].__dict__
+        assert records[0].levelno == logging.WARNING
+        assert fields["kind"] == "connection_error"
+        assert fields["status_code"] is None
+        assert fields["error_code"] == "ConnectionRefused"
+        assert fields["latency_ms"] >= 0, provider
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_refused_connection_no_retry_can_follow_keeps_its_cause_not_the_deadline(
+    ai_env: FakeSet, refused_port: int, monkeypatch: pytest.MonkeyPatch, provider: str
+):
+    url = f"http://127.0.0.1:{refused_port}"
+    variable, value = {
+        "openai": ("OPENAI_BASE_URL", f"{url}/v1"),
+        "anthropic": ("ANTHROPIC_BASE_URL", url),
+        "bedrock": ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", url),
+    }[provider]
+    monkeypatch.setenv(variable, value)
+    # the OpenAI/Anthropic SDKs' first backoff (0.5 s) cannot fit in 0.4 s
+    settings = FAST.model_copy(
+        update={f"{provider}_timeout_s": 0.4, "max_retries": 2, "providers": (provider,)}
+    )
+
+    with pytest.raises(RetryableAnalysisError) as raised:
+        analyse_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=settings)
+
+    (outcome,) = raised.value.outcomes
+    assert (outcome.outcome, outcome.error_code) == ("connection_error", "ConnectionRefused")
+    assert outcome.latency_ms < 400
+    assert outcome.retries is not None and outcome.retries <= settings.max_retries
+
+
+def test_bad_credentials_give_each_providers_status_and_error_code(
+    ai_env: FakeSet, caplog: pytest.LogCaptureFixture
+):
+    ai_env.set_default(Behaviour("unauthorized"))
+
+    with pytest.raises(PermanentAnalysisError) as raised:
+        analyse_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=FAST)
+
+    outcomes_ = by_provider(raised.value)
+    expected = {
+        "openai": (401, "invalid_api_key", "Incorrect API key provided"),
+        "anthropic": (401, "authentication_error", "invalid x-api-key"),
+        "bedrock": (403, "UnrecognizedClientException", "security token"),
+    }
+    for provider, (status, code, words) in expected.items():
+        outcome = outcomes_[provider]
+        assert (outcome.outcome, outcome.status_code, outcome.error_code, outcome.retries) == (
+            "auth_error",
+            status,
+            code,
+            0,
+        )
+        assert words in (outcome.error or "")
+    # OpenAI quotes the key it refused: the outcome, the error and the logs never do.
+    assert "sk-[redacted]" in (outcomes_["openai"].error or "")
+    everything = str(raised.value) + caplog.text + repr(raised.value.outcomes)
+    assert FAKE_OPENAI_KEY[:8] not in everything
+    assert FAKE_ANTHROPIC_KEY[:10] not in everything
+    assert {p: len(r) for p, r in failure_logs(caplog).items()} == dict.fromkeys(PROVIDERS, 1)
+
+
+def test_rate_limit_after_the_sdk_retries_gives_429_and_the_throttling_code(ai_env: FakeSet):
+    ai_env.set_default(Behaviour("rate_limit", retry_after_s=0.2))
+    # time for botocore's first throttling backoff (up to 1 s) to fit before the deadline
+    settings = FAST.model_copy(
+        update={"openai_timeout_s": 3, "anthropic_timeout_s": 3, "bedrock_timeout_s": 3}
+    )
+
+    with pytest.raises(RetryableAnalysisError) as raised:
+        analyse_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=settings)
+
+    outcomes_ = by_provider(raised.value)
+    expected = {
+        "openai": "rate_limit_exceeded",
+        "anthropic": "rate_limit_error",
+        "bedrock": "ThrottlingException",
+    }
+    for provider, code in expected.items():
+        outcome = outcomes_[provider]
+        assert (outcome.outcome, outcome.status_code, outcome.error_code, outcome.retries) == (
+            "rate_limited",
+            429,
+            code,
+            FAST.max_retries,
+        )
+        assert (outcome.error or "").startswith("429 ")
+        first, second = ai_env.by_name(provider).requests
+        assert second.at - first.at >= 0.2  # the server's Retry-After was honoured
+
+
+def test_providers_slower_than_their_deadline_time_out_on_the_read(
+    ai_env: FakeSet, caplog: pytest.LogCaptureFixture
+):
+    ai_env.set_default(Behaviour("ok", delay_s=3))
+
+    with pytest.raises(RetryableAnalysisError) as raised:
+        analyse_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=FAST)
+
+    for outcome in raised.value.outcomes:
+        assert outcome.outcome == "timeout"
+        assert outcome.status_code is None
+        assert outcome.error_code == "ReadTimeout"
+        assert "ReadTimeout" in (outcome.error or "")
+        assert 700 <= outcome.latency_ms < 2000
+    assert "timeout ReadTimeout" in str(raised.value)
+    assert {p: len(r) for p, r in failure_logs(caplog).items()} == dict.fromkeys(PROVIDERS, 1)
+
+
+def test_a_provider_quoting_the_owners_words_back_is_not_stored_or_logged(
+    ai_env: FakeSet, caplog: pytest.LogCaptureFixture
+):
+    secret_story = "my neighbour Mrs Plumtree at 14 Elm Road poisoned him with slug pellets"
+    ai_env.set_default(Behaviour("echo_bad_request"))
+
+    with pytest.raises(PermanentAnalysisError) as raised:
+        analyse_case(
+            case(f"He vomits. {secret_story}."),
+            NO_FLAGS,
+            remaining_ms=REMAINING_MS,
+            settings=FAST,
+        )
+
+    for provider in PROVIDERS:  # the fakes did quote it
+        assert secret_story in ai_env.by_name(provider).quoted(ai_env.by_name(provider).requests[0])
+    for outcome in raised.value.outcomes:
+        assert (outcome.outcome, outcome.status_code) == ("bad_request", 400)
+        assert "Invalid request" in (outcome.error or "")
+        assert "[owner text]" in (outcome.error or "")
+    everything = str(raised.value) + caplog.text + repr(raised.value.outcomes)
+    assert "Plumtree" not in everything
+    assert "slug pellets" not in everything
 
 
 # ------------------------------------------------------------------ safety

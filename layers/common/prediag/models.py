@@ -236,6 +236,7 @@ class ProviderOutcome(Contract):
         "refused",
         "auth_error",
         "bad_request",
+        "connection_error",
         "error",
         "skipped",
     ]
@@ -243,7 +244,23 @@ class ProviderOutcome(Contract):
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float = 0.0
-    error: str | None = None
+    error: str | None = Field(
+        default=None, description="Why the provider failed, in short; never a secret or owner text"
+    )
+    status_code: int | None = Field(
+        default=None,
+        description="The HTTP error status the provider answered; absent when the failure was "
+        "not an HTTP error (no connection, timeout, unusable answer)",
+    )
+    error_code: str | None = Field(
+        default=None,
+        description="The provider's or AWS's error code or type (rate_limit_error, "
+        "invalid_api_key, ThrottlingException...), or the transport cause (ConnectionRefused, "
+        "ConnectTimeout, ReadTimeout...)",
+    )
+    retries: int | None = Field(
+        default=None, ge=0, description="Retries the SDK made before this outcome, when known"
+    )
 
 
 class Attempt(Contract):

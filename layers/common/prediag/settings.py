@@ -1,12 +1,18 @@
-"""One typed settings object, read from the environment the template wires."""
+"""One typed settings object, read from the environment the template wires.
+
+Each field's alias is its environment variable. The AI ensemble's settings (`AiSettings`, in
+prediag.ai.settings) are the `ai` field, validated from the same environment.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from functools import lru_cache
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from prediag.ai.settings import AiSettings, variable_of
 from prediag.errors import ConfigurationError
 
 
@@ -34,12 +40,25 @@ class Settings(BaseModel):
         description="The analyze function's timeout: an attempt older than this has died",
     )
 
+    ai: AiSettings = Field(
+        default_factory=AiSettings, description="The AI ensemble's settings (AI_*, *_MODEL...)"
+    )
 
-def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    @model_validator(mode="before")
+    @classmethod
+    def _ai_from_the_same_environment(cls, data: object) -> object:
+        if isinstance(data, Mapping) and "ai" not in data:
+            return {**data, "ai": AiSettings.environment(data)}
+        return data
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """The settings of `environ` (os.environ by default); ConfigurationError naming each
+    variable that is missing or does not validate."""
     try:
         return Settings.model_validate(dict(os.environ if environ is None else environ))
     except ValidationError as exc:
-        names = ", ".join(str(e["loc"][0]) for e in exc.errors())
+        names = ", ".join(dict.fromkeys(variable_of(e["loc"]) for e in exc.errors()))
         raise ConfigurationError(f"missing or invalid settings: {names}") from exc
 
 

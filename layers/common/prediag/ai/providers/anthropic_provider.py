@@ -10,7 +10,12 @@ import anthropic
 from anthropic.types import Message, MessageParam, ToolChoiceToolParam, ToolParam
 
 from prediag.ai.deadline import Deadline
-from prediag.ai.providers._http import cached_client, sdk_failure
+from prediag.ai.providers._http import (
+    cached_client,
+    deadline_error,
+    deadline_failure,
+    sdk_failure,
+)
 from prediag.ai.providers.base import (
     ProviderAnswer,
     ProviderFailure,
@@ -25,9 +30,11 @@ class _DeadlineReached(anthropic.AnthropicError):
     """Raised by the transport; an AnthropicError outside the retried types, so the SDK
     re-raises it without retrying."""
 
+    retries: int | None = None
+
 
 def _deadline_error(request: Any) -> Exception:
-    return _DeadlineReached(f"deadline reached before {request.method} {request.url.path}")
+    return deadline_error(_DeadlineReached, request)
 
 
 def _client(api_key: str, max_retries: int, timeout_s: float) -> anthropic.Anthropic:
@@ -69,7 +76,7 @@ class AnthropicProvider:
                 timeout=max(deadline.remaining(), 0.001),
             )
         except _DeadlineReached as exc:
-            raise ProviderFailure("timeout", short(exc)) from exc
+            raise deadline_failure(exc) from exc
         except (anthropic.APIConnectionError, anthropic.APIStatusError) as exc:
             raise sdk_failure(exc, anthropic) from exc
         except (anthropic.APIResponseValidationError, json.JSONDecodeError) as exc:

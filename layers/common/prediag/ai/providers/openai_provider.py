@@ -11,11 +11,17 @@ import pydantic
 from openai.types.chat import ChatCompletionMessageParam
 
 from prediag.ai.deadline import Deadline
-from prediag.ai.providers._http import cached_client, sdk_failure
+from prediag.ai.providers._http import (
+    cached_client,
+    deadline_error,
+    deadline_failure,
+    sdk_failure,
+)
 from prediag.ai.providers.base import (
     ProviderAnswer,
     ProviderFailure,
     short,
+    validation_summary,
 )
 from prediag.ai.schema import ModelAssessment
 from prediag.ai.settings import AiSettings
@@ -24,9 +30,11 @@ from prediag.ai.settings import AiSettings
 class _DeadlineReached(openai.OpenAIError):
     """Raised by the transport; an OpenAIError, so the SDK re-raises it without retrying."""
 
+    retries: int | None = None
+
 
 def _deadline_error(request: Any) -> Exception:
-    return _DeadlineReached(f"deadline reached before {request.method} {request.url.path}")
+    return deadline_error(_DeadlineReached, request)
 
 
 def _client(api_key: str, max_retries: int, timeout_s: float) -> openai.OpenAI:
@@ -80,7 +88,7 @@ class OpenAIProvider:
                 **extra,
             )
         except _DeadlineReached as exc:
-            raise ProviderFailure("timeout", short(exc)) from exc
+            raise deadline_failure(exc) from exc
         except (openai.APIConnectionError, openai.APIStatusError) as exc:
             raise sdk_failure(exc, openai) from exc
         except openai.APIResponseValidationError as exc:
@@ -101,9 +109,14 @@ class OpenAIProvider:
                 "refused", "content filter", input_tokens=input_tokens, output_tokens=output_tokens
             ) from exc
         except (pydantic.ValidationError, ValueError, TypeError) as exc:
+            detail = (
+                validation_summary(exc)
+                if isinstance(exc, pydantic.ValidationError)
+                else type(exc).__name__
+            )
             raise ProviderFailure(
                 "invalid_output",
-                f"answer does not validate: {short(exc, 200)}",
+                f"answer does not validate: {detail}",
                 input_tokens=input_tokens,
                 output_tokens=output_tokens,
             ) from exc
