@@ -53,7 +53,7 @@ def preload_providers(settings: AiSettings | None = None) -> None:
     preload((settings or AiSettings.from_env()).providers)
 
 
-def analyse_case(
+def analyze_case(
     request: PreDiagnosisRequest,
     triage: TriageResult,
     *,
