@@ -8,8 +8,8 @@ from typing import Literal
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from prediag.models import PreDiagnosis, Status, VetNotification
-from prediag.notifier import Kind, Notifier
+from prediag.models import PreDiagnosis, Status
+from prediag.notifier import Kind, Notifier, VetNotification
 from prediag.repository import DynamoRepository
 
 logger = Logger(child=True)
