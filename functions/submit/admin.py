@@ -79,8 +79,7 @@ def _sqs() -> Any:
 
 
 def _esm_control() -> ops.EsmControl:
-    url = get_settings().esm_control_url
-    return ops.LocalEsmControl(url) if url else ops.AwsEsmControl(boto3.client("lambda"))
+    return ops.AwsEsmControl(boto3.client("lambda"))
 
 
 @router.get(

@@ -11,7 +11,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import pytest
 
 if TYPE_CHECKING:
@@ -82,14 +81,6 @@ def _wait_notified(
     return stack.wait_for(arrived, 20)
 
 
-def _esm(stack: RunningStack, name: str) -> dict[str, Any]:
-    listing = httpx.get(f"{stack.api_url}/_local/esm", timeout=10).json()
-    found: dict[str, Any] = next(
-        m for m in listing["EventSourceMappings"] if m["name"].endswith(name)
-    )
-    return found
-
-
 def test_submitted_case_completes_and_the_vet_is_notified(
     pipeline: RunningStack, inbox: str
 ) -> None:
@@ -112,30 +103,30 @@ def test_malformed_message_fails_alone_in_its_batch(pipeline: RunningStack) -> N
     malformed message stays in flight for a retry."""
     token = pipeline.token("owner-batch@example.com")
     normal = "NormalLane"
-    assert pipeline.esm(normal, "disable")["state"] == "Disabled"
+    assert pipeline.esm(normal, "disable")["State"] == "Disabled"
     urgent_paused = False
     try:
         accepted = _submit(pipeline, token)
         lane = accepted["lane"]
         if lane == "urgent":
-            urgent_paused = pipeline.esm("UrgentLane", "disable")["state"] == "Disabled"
+            urgent_paused = pipeline.esm("UrgentLane", "disable")["State"] == "Disabled"
         queue = pipeline.outputs["UrgentQueueUrl" if lane == "urgent" else "NormalQueueUrl"]
         pipeline.aws("sqs").send_message(QueueUrl=queue, MessageBody="{not a queue message")
-        before = _esm(pipeline, "UrgentLane" if lane == "urgent" else normal)["invocations"]
+        before = pipeline.invocations("analyze")
     finally:
         pipeline.esm(normal, "enable")
         if urgent_paused:
             pipeline.esm("UrgentLane", "enable")
     pipeline.wait_for(lambda: _status(pipeline, token, accepted["id"]) == "completed", 30)
-    mapping = _esm(pipeline, "UrgentLane" if lane == "urgent" else normal)
+    mapping = pipeline.mapping("UrgentLane" if lane == "urgent" else normal)
     attributes = pipeline.aws("sqs").get_queue_attributes(
         QueueUrl=queue,
         AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
     )["Attributes"]
     assert attributes["ApproximateNumberOfMessages"] == "0"
     assert attributes["ApproximateNumberOfMessagesNotVisible"] == "1"  # the malformed one
-    if mapping["batchSize"] > 1:
-        assert mapping["invocations"] == before + 1  # one batch carried both
+    if mapping["BatchSize"] > 1:
+        assert pipeline.invocations("analyze") == before + 1  # one batch carried both
 
 
 def test_unrelated_update_is_filtered_out_before_notify(pipeline: RunningStack, inbox: str) -> None:
@@ -146,7 +137,9 @@ def test_unrelated_update_is_filtered_out_before_notify(pipeline: RunningStack, 
     pipeline.wait_for(lambda: _status(pipeline, token, first) == "completed", 30)
     messages: list[Any] = []
     _wait_notified(pipeline, inbox, first, messages)
-    before = _esm(pipeline, "TerminalStates")
+    mapping = pipeline.mapping_uuid("TerminalStates")
+    before = pipeline.invocations("notify")
+    filtered = pipeline.metric("FilteredOutEventCount", EventSourceMappingUUID=mapping)
     pipeline.aws("dynamodb").update_item(
         TableName=pipeline.outputs["PreDiagnosesTableName"],
         Key={"id": {"S": first}},
@@ -157,10 +150,9 @@ def test_unrelated_update_is_filtered_out_before_notify(pipeline: RunningStack, 
     control = _submit(pipeline, token)["id"]
     pipeline.wait_for(lambda: _status(pipeline, token, control) == "completed", 30)
     _wait_notified(pipeline, inbox, control, messages)
-    after = _esm(pipeline, "TerminalStates")
     assert len(_mentions(messages, first)) == 1
-    assert after["invocations"] == before["invocations"] + 1
-    assert after["filteredOut"] > before["filteredOut"]
+    assert pipeline.invocations("notify") == before + 1
+    assert pipeline.metric("FilteredOutEventCount", EventSourceMappingUUID=mapping) > filtered
     probe_lines = [
         line for line in pipeline.lines if line.startswith("[notify]") and "localProbe" in line
     ]

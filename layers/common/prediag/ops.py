@@ -23,10 +23,7 @@ failed. The index has no lane, so these are totals.
 from __future__ import annotations
 
 import contextlib
-import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -771,41 +768,6 @@ class AwsEsmControl:
 
     def get(self, mapping_id: str) -> EventSourceMapping:
         return self._mapping(self.client.get_event_source_mapping(UUID=mapping_id))
-
-
-class LocalEsmControl:
-    """The local stack's pollers, through its control API (`/_local/esm`)."""
-
-    def __init__(self, base_url: str, *, timeout_s: float = 15.0) -> None:
-        if not base_url.startswith(("http://", "https://")):
-            raise OpsError(f"not an http(s) URL: {base_url}")
-        self.base_url = base_url.rstrip("/")
-        self.timeout_s = timeout_s
-
-    def _call(self, path: str, method: str = "GET") -> Any:
-        request = urllib.request.Request(f"{self.base_url}{path}", method=method)  # noqa: S310
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:  # noqa: S310
-                return json.loads(response.read())
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            raise OpsError(f"local stack control API at {self.base_url}: {exc}") from exc
-
-    @staticmethod
-    def _mapping(raw: Mapping[str, Any]) -> EventSourceMapping:
-        return EventSourceMapping(
-            id=str(raw["name"]),
-            function_name=str(raw.get("function", "")),
-            source_arn=str(raw.get("eventSourceArn", "")),
-            state=str(raw.get("state", "")),
-        )
-
-    def mappings(self, function_name: str) -> list[EventSourceMapping]:
-        listing = self._call("/_local/esm").get("EventSourceMappings", [])
-        return [self._mapping(m) for m in listing if m.get("function") == function_name]
-
-    def set_enabled(self, mapping_id: str, enabled: bool) -> EventSourceMapping:
-        action = "enable" if enabled else "disable"
-        return self._mapping(self._call(f"/_local/esm/{mapping_id}/{action}", "POST"))
 
 
 def set_analysis_enabled(

@@ -26,11 +26,6 @@ class Settings(BaseModel):
     urgent_dlq_url: str | None = Field(default=None, alias="URGENT_DLQ_URL")
     normal_dlq_url: str | None = Field(default=None, alias="NORMAL_DLQ_URL")
     analyze_function_name: str | None = Field(default=None, alias="ANALYZE_FUNCTION_NAME")
-    esm_control_url: str | None = Field(
-        default=None,
-        alias="ESM_CONTROL_URL",
-        description="Local stack only: base URL of its event source mapping control API",
-    )
 
     def queue_url(self, lane: str) -> str:
         return self.urgent_queue_url if lane == "urgent" else self.normal_queue_url

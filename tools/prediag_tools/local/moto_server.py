@@ -84,7 +84,8 @@ class MotoServer:
             raise
         return self
 
-    def stop(self, timeout_s: float = 2.0) -> None:
+    def stop(self, timeout_s: float = 0.0) -> None:
+        """End the server (its state is in memory only: SIGKILL at once unless `timeout_s`)."""
         proc, self.proc = self.proc, None
         if proc is not None:
             processes.stop(proc, timeout_s)

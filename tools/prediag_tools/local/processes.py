@@ -74,7 +74,7 @@ def signal_group(proc: subprocess.Popen[Any], sig: int) -> None:
 
 def stop(proc: subprocess.Popen[Any], grace_s: float = 2.0) -> None:
     """SIGTERM the child's group, then SIGKILL it after `grace_s`; reap the child."""
-    if proc.poll() is None:
+    if proc.poll() is None and grace_s > 0:
         signal_group(proc, signal.SIGTERM)
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(grace_s)
