@@ -182,8 +182,12 @@ class LocalApi:
         )
         self.routes.sort(key=lambda r: r.specificity)
 
-    def settings(self, api_id: str) -> ApiSettings:
-        return self.apis.get(api_id) or ApiSettings()
+    def settings(self, api_id: str | None) -> ApiSettings:
+        """An API's settings; for a request that matches no route, the API's when the template
+        has one (on AWS each API has a host name of its own)."""
+        if api_id is None and len(self.apis) == 1:
+            return next(iter(self.apis.values()))
+        return self.apis.get(api_id or "") or ApiSettings()
 
     def match(self, method: str, path: str) -> tuple[Route | None, dict[str, str], list[Route]]:
         """(route, path parameters decoded, routes of the path) for a request path as sent."""
@@ -311,7 +315,7 @@ class _RequestHandler(JsonRequestHandler):
 
     def _gateway(self, status: int, message: str, api_id: str | None = None) -> None:
         """An answer API Gateway gives itself (with the API's GatewayResponses headers)."""
-        settings = self.local_api.settings(api_id or "")
+        settings = self.local_api.settings(api_id)
         headers = [*settings.headers_for(status), ("x-amzn-RequestId", str(uuid.uuid4()))]
         self.send_json(status, {"message": message}, headers)
 
