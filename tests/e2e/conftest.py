@@ -90,6 +90,17 @@ class RunningStack:
     def output_text(self) -> str:
         return "\n".join(self.lines)
 
+    @property
+    def ports(self) -> tuple[int, int, int]:
+        """(API, moto, Lambda) ports."""
+        return tuple(  # type: ignore[return-value]
+            int(url.rsplit(":", 1)[1]) for url in (self.api_url, self.endpoint_url, self.lambda_url)
+        )
+
+    def descendants(self) -> list[int]:
+        """Pids of every live process the stack started, at any depth (read from /proc)."""
+        return descendants(self.proc.pid)
+
     def drain(self, queue_url: str, wait: int = 1) -> list[Any]:
         """Receive (and delete) what a queue holds now; JSON bodies parsed, others as text."""
         sqs = self.aws("sqs")
@@ -155,14 +166,24 @@ class RunningStack:
         return self.metric("Invocations", FunctionName=self.function_name(function))
 
 
-def _start(template: Path, *extra: str, stage: str = "local", **popen: Any) -> RunningStack:
-    api_port, moto_port, lambda_port = free_port(), free_port(), free_port()
+def _start(
+    template: Path,
+    *extra: str,
+    stage: str = "local",
+    ports: tuple[int, int, int] | None = None,
+    shell_prefix: tuple[str, ...] = (),
+    **popen: Any,
+) -> RunningStack:
+    """`prediag local start` on `ports` (API, moto, Lambda; free ones by default), run through
+    `shell_prefix` when given (e.g. a shell that changes signal dispositions, then execs)."""
+    api_port, moto_port, lambda_port = ports or (free_port(), free_port(), free_port())
     argv = [
         str(PREDIAG), "local", "start",
         "--port", str(api_port), "--moto-port", str(moto_port), "--lambda-port", str(lambda_port),
         "--template", str(template), "--stage", stage, "--no-demo-tokens", "--no-demo-record",
         *extra,
     ]  # fmt: skip
+    argv = [*shell_prefix, *argv]
     env = {**os.environ, "NO_COLOR": "1", "PYTHONUNBUFFERED": "1"}
     for key in [k for k in env if k.startswith(("OPENAI_", "ANTHROPIC_"))]:
         env.pop(key)
@@ -208,6 +229,36 @@ def _start(template: Path, *extra: str, stage: str = "local", **popen: Any) -> R
     return stack
 
 
+def _stat(pid: int) -> tuple[int, str] | None:
+    """(parent pid, state) of a process, or None when it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text.rsplit(")", 1)[1].split()
+    return int(fields[1]), fields[0]
+
+
+def alive(pid: int) -> bool:
+    """A process exists and is not a zombie (a zombie holds no port and no memory)."""
+    stat = _stat(pid)
+    return stat is not None and stat[1] not in ("Z", "X")
+
+
+def descendants(root: int) -> list[int]:
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (stat := _stat(int(entry.name))) and stat[1] not in "ZX":
+            parents.setdefault(stat[0], []).append(int(entry.name))
+    found: list[int] = []
+    todo = [root]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return sorted(found)
+
+
 def stop_stack_now(stack: RunningStack, sig: int = signal.SIGINT) -> int:
     if stack.proc.poll() is None:
         stack.proc.send_signal(sig)
@@ -236,8 +287,8 @@ def start_stack() -> Iterator[Callable[..., RunningStack]]:
     """Factory for a stack of the test's own (fixture template by default); stopped after it."""
     started: list[RunningStack] = []
 
-    def factory(template: Path = FIXTURE_TEMPLATE, *extra: str, **popen: Any) -> RunningStack:
-        stack = _start(template, *extra, **popen)
+    def factory(template: Path = FIXTURE_TEMPLATE, *extra: str, **options: Any) -> RunningStack:
+        stack = _start(template, *extra, **options)
         started.append(stack)
         return stack
 

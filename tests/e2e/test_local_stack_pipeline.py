@@ -4,10 +4,12 @@ analyze (triage-only: no AI keys in the environment) -> stream -> notify -> SNS.
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -176,3 +178,40 @@ def test_simulate_ai_runs_the_ensemble_against_the_fake_providers(
         "anthropic": "ok",
         "bedrock": "ok",
     }
+
+
+def test_each_functions_log_lines_carry_only_its_own_name_and_request_ids(
+    pipeline: RunningStack, inbox: str
+) -> None:
+    """Cases submitted at once keep the three functions busy at the same time; every JSON log
+    line of a function names that function and one of its own invocations."""
+    token = pipeline.token("owner-logs@example.com")
+    with ThreadPoolExecutor(8) as pool:
+        ids = [a["id"] for a in pool.map(lambda _: _submit(pipeline, token), range(12))]
+    messages: list[Any] = []
+    for record_id in ids:
+        pipeline.wait_for(lambda rid=record_id: _status(pipeline, token, rid) == "completed", 30)
+        _wait_notified(pipeline, inbox, record_id, messages)
+    names = {f: pipeline.function_name(f) for f in ("submit", "analyze", "notify")}
+    starts = {f: set() for f in names}
+    records: dict[str, list[dict[str, Any]]] = {f: [] for f in names}
+    start = re.compile(r"START RequestId: (\S+) Version")
+    for line in list(pipeline.lines):
+        prefix, _, text = line.partition(" ")
+        function = prefix.strip("[]")
+        if function not in names:
+            continue
+        if found := start.match(text):
+            starts[function].add(found.group(1))
+        elif text.startswith("{"):
+            with_context = json.loads(text)
+            if "function_name" in with_context:
+                records[function].append(with_context)
+    checked = 0
+    for function, lines in records.items():
+        assert lines, f"no JSON log line of {function}"
+        for record in lines:
+            assert record["function_name"] == names[function], record
+            assert record["function_request_id"] in starts[function], record
+            checked += 1
+    sys.stdout.write(f"\n[{checked} JSON log lines, each of its own function and invocation]\n")
