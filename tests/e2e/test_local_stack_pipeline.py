@@ -214,4 +214,33 @@ def test_each_functions_log_lines_carry_only_its_own_name_and_request_ids(
             assert record["function_name"] == names[function], record
             assert record["function_request_id"] in starts[function], record
             checked += 1
+        # a cold start is one environment's first invocation, never another function's
+        colds = {r["function_request_id"] for r in lines if r.get("cold_start") is True}
+        inits = [x for x in pipeline.lines if x.startswith(f"[{function}] INIT_START")]
+        assert 1 <= len(colds) <= len(inits)
     sys.stdout.write(f"\n[{checked} JSON log lines, each of its own function and invocation]\n")
+
+
+def test_the_admin_routes_pause_and_resume_the_lanes_through_lambdas_api(
+    pipeline: RunningStack,
+) -> None:
+    """POST /admin/pause runs plain boto3 Lambda calls in the submit function; with the
+    AWS_ENDPOINT_URL_LAMBDA the stack gives it, they reach the local pollers."""
+    admin = pipeline.token("admin-pause@example.com", groups=["admins"])
+    headers = {"Authorization": admin}
+    lanes = ("UrgentLane", "NormalLane")
+    with pipeline.http() as http:
+        paused = http.post("/admin/pause", headers=headers)
+        assert paused.status_code == 200, paused.text
+        assert {m["state"] for m in paused.json()["mappings"]} <= {"Disabling", "Disabled"}
+        assert {m["id"] for m in paused.json()["mappings"]} == {
+            pipeline.mapping_uuid(lane) for lane in lanes
+        }
+        try:
+            pipeline.wait_for(
+                lambda: all(pipeline.mapping(lane)["State"] == "Disabled" for lane in lanes)
+            )
+        finally:
+            resumed = http.post("/admin/resume", headers=headers)
+    assert resumed.status_code == 200, resumed.text
+    pipeline.wait_for(lambda: all(pipeline.mapping(lane)["State"] == "Enabled" for lane in lanes))
