@@ -11,6 +11,11 @@ invokes the function with batches, and on failure retries from the first failed 
 batch on an error, the lowest reported sequence number with ReportBatchItemFailures), bisecting
 the batch if configured, until MaximumRetryAttempts; then it sends an invocation record to the
 OnFailure destination and moves on.
+
+Each mapping has a stable UUID (`mapping_uuid`: the same template gives the same UUIDs) and
+describes itself as Lambda's GetEventSourceMapping does (`configuration()`); the local Lambda
+API (`lambda_api`) lists and updates them. Like Lambda's, a mapping asked to pause reports
+`Disabling` until its poller has finished the receive in progress, then `Disabled`.
 """
 
 from __future__ import annotations

@@ -366,6 +366,7 @@ class FunctionPool:
                 return False
             worker.ready = True
             worker.init_ms = float(message.get("initMs", 0.0))
+        sent = time.monotonic()
         deadline = time.time() + timeout
         request = {
             "id": request_id,
@@ -376,13 +377,14 @@ class FunctionPool:
             "clientContext": client_context,
         }
         if not worker.send(request):
-            return self._crashed(worker, request_id, result)
+            return self._crashed(worker, request_id, result, 0.0)
         while True:
             message = worker.next_message(deadline - time.time())
             if message is None:
                 return self._timed_out(worker, request_id, timeout, result)
             if message.get("type") == "exit":
-                return self._crashed(worker, request_id, result)
+                elapsed_ms = (time.monotonic() - sent) * 1000
+                return self._crashed(worker, request_id, result, elapsed_ms)
             if message.get("type") == "result" and message.get("id") == request_id:
                 break
         worker.max_memory_mb = int(message.get("maxMemoryMb") or 0)
@@ -417,7 +419,9 @@ class FunctionPool:
         self._report(worker, request_id, timeout * 1000, "Status: timeout")
         return False
 
-    def _crashed(self, worker: _Worker, request_id: str, result: Invocation) -> bool:
+    def _crashed(
+        self, worker: _Worker, request_id: str, result: Invocation, elapsed_ms: float
+    ) -> bool:
         with self._cond:
             closing = self._closed
         worker.kill()
@@ -430,7 +434,7 @@ class FunctionPool:
         result.error_message = f"RequestId: {request_id} Error: Runtime exited with error: {status}"
         self.log(result.error_message)
         self.log(result.error_type)
-        self._report(worker, request_id, 0.0, "Status: error\tError Type: Runtime.ExitError")
+        self._report(worker, request_id, elapsed_ms, "Status: error\tError Type: Runtime.ExitError")
         return False
 
     def _init_failed(
