@@ -69,7 +69,7 @@ def _filter_criteria(filters: list[str]) -> dict[str, Any] | None:
 
 
 class _Poller(threading.Thread):
-    """Common state: identity, enabled state (as Lambda reports it), stop event, counters."""
+    """Common state: identity, enabled state (as Lambda reports it), stop event."""
 
     kind = ""
 
@@ -95,9 +95,6 @@ class _Poller(threading.Thread):
         self.last_modified = time.time()
         self._lock = threading.Lock()
         self._stop_event = threading.Event()
-        self.invocations = 0
-        self.failed_invocations = 0
-        self.filtered_out = 0
         self.last_error: str | None = None
 
     @property
@@ -422,7 +419,6 @@ class SqsPoller(_Poller):
                 dropped = [r for r in records if r not in kept]
                 if dropped:
                     # Lambda deletes the messages that no filter matches
-                    self.filtered_out += len(dropped)
                     self._count(FilteredOutEventCount=len(dropped))
                     self._delete_messages(dropped)
                 records = kept
@@ -430,9 +426,7 @@ class SqsPoller(_Poller):
                 return
             self._count(InvokedEventCount=len(records))
             result = self.runtime.invoke({"Records": records})
-            self.invocations += 1
             if not result.ok:
-                self.failed_invocations += 1
                 self.last_error = f"{result.error_type}: {result.error_message}"
                 self._count(FailedInvokeEventCount=len(records))
                 # nothing is deleted: the batch comes back after the visibility timeout
@@ -442,7 +436,6 @@ class SqsPoller(_Poller):
                 ids = [r["messageId"] for r in records]
                 failed = failed_item_ids(result.response, ids)
                 if failed is None:
-                    self.failed_invocations += 1
                     self.last_error = "invalid batchItemFailures response: whole batch failed"
                     logs.emit("esm", f"{self.mapping_name}: {self.last_error}")
                     self._count(FailedInvokeEventCount=len(records))
@@ -543,7 +536,6 @@ class StreamPoller(_Poller):
         self._patterns = parse_patterns(mapping.filters)
         self._iterators: dict[str, str | None] = {}
         self._buffers: dict[str, list[dict[str, Any]]] = {}
-        self.sent_to_on_failure = 0
         self.last_processing_result = "No records processed"
         self._shards_checked = 0.0
         self._backoff = retry_backoff_s or (lambda attempt: min(5.0, 0.2 * 2**attempt))
@@ -669,7 +661,6 @@ class StreamPoller(_Poller):
                 buffer.append(record)
             else:
                 filtered += 1
-        self.filtered_out += filtered
         self._count(PolledEventCount=len(raws), FilteredOutEventCount=filtered)
 
     def _poll_shard(self, shard_id: str) -> bool:
@@ -697,7 +688,6 @@ class StreamPoller(_Poller):
             batch = buffer[:batch_size]
             self._count(InvokedEventCount=len(batch))
             result = self.runtime.invoke({"Records": batch})
-            self.invocations += 1
             failed_from = self._first_failure(result, batch)
             if failed_from is None:
                 self.last_processing_result = "OK"
@@ -707,7 +697,6 @@ class StreamPoller(_Poller):
                 if len(buffer) < self.mapping.batch_size:
                     return  # let the poller read more before the next batch
                 continue
-            self.failed_invocations += 1
             self.last_processing_result = "PROBLEM: Function call failed"
             self._count(FailedInvokeEventCount=len(batch) - failed_from)
             if failed_from > 0:
@@ -789,7 +778,6 @@ class StreamPoller(_Poller):
             self.sqs.send_message(QueueUrl=self.mapping.on_failure_url, MessageBody=body)
         elif target.startswith("arn:aws:sns:"):
             self.sns.publish(TopicArn=target, Message=body)
-        self.sent_to_on_failure += len(records)
         self._count(OnFailureDestinationDeliveredEventCount=len(records))
 
 

@@ -375,13 +375,6 @@ class LocalStack:
         self.stop()
 
     # ------------------------------------------------------------------ helpers
-    def processes(self) -> list[int]:
-        """Pids of the stack's child processes (moto and every execution environment)."""
-        pids = [pid for pool in self.pools.values() for pid in pool.worker_pids()]
-        if self.moto is not None and self.moto.proc is not None:
-            pids.append(self.moto.proc.pid)
-        return sorted(pids)
-
     def identity(self) -> Identity:
         if self.provisioned is None or self.moto is None:
             raise RuntimeError("the local stack is not started")

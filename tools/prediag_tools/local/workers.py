@@ -124,10 +124,6 @@ class _Worker:
         self._log_thread.start()
         self._channel_thread.start()
 
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
     def alive(self) -> bool:
         return self.proc.poll() is None
 
@@ -216,9 +212,6 @@ class FunctionPool:
         self._all: set[_Worker] = set()
         self._starting = 0
         self._closed = False
-        self.invocations = 0
-        self.errors = 0
-        self.cold_starts = 0
 
     # ------------------------------------------------------------------ logs
     def log(self, line: str) -> None:
@@ -226,15 +219,6 @@ class FunctionPool:
             self._log(self.log_name, line)
 
     # ------------------------------------------------------------------ workers
-    @property
-    def workers(self) -> int:
-        with self._cond:
-            return len(self._all)
-
-    def worker_pids(self) -> list[int]:
-        with self._cond:
-            return sorted(w.pid for w in self._all)
-
     def _acquire(self, wait_s: float | None) -> _Worker:
         deadline = None if wait_s is None else time.monotonic() + wait_s
         with self._cond:
@@ -263,7 +247,6 @@ class FunctionPool:
         with self._cond:
             self._starting -= 1
             self._all.add(worker)
-            self.cold_starts += 1
             if self._closed:
                 self._all.discard(worker)
                 worker.kill()
@@ -341,10 +324,6 @@ class FunctionPool:
         finally:
             result.duration_ms = (time.monotonic() - started) * 1000
             self._release(worker, healthy)
-            with self._cond:
-                self.invocations += 1
-                if not result.ok:
-                    self.errors += 1
             if self.observer is not None:
                 self.observer.invocation_ended(self.spec, result)
         return result
