@@ -5,7 +5,8 @@ Operating the pipeline, on the local stack or a deployed stack:
 - local (default): `--endpoint` is the local stack's moto server (http://127.0.0.1:5005) and
   `--api` its API (http://127.0.0.1:3000); the stack's outputs are read back from moto by
   provisioning the template again (idempotent: it adopts what exists), as `prediag local token`
-  does. Pause/resume call Lambda's event source mapping API, which the local stack serves.
+  does. The Lambda API (pause/resume: the analyze function's event source mappings) is the
+  local stack's, at AWS_ENDPOINT_URL_LAMBDA (default http://127.0.0.1:3001).
 - deployed: `--stack NAME` reads the outputs of the CloudFormation stack (DescribeStacks) with
   your AWS credentials (AWS_PROFILE, AWS_REGION...). Pause/resume update the analyze
   function's event source mappings.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 import urllib.error
@@ -48,6 +50,7 @@ errors = Console(stderr=True, highlight=False)
 
 LOCAL_ENDPOINT = "http://127.0.0.1:5005"
 LOCAL_API = "http://127.0.0.1:3000"
+LOCAL_LAMBDA = "http://127.0.0.1:3001"
 DEFAULT_REGION = "us-east-1"
 DEFAULT_TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 STATUS_STYLE = {
@@ -117,6 +120,9 @@ class Target:
         if self.endpoint_url is not None:
             from prediag_tools.local.aws import client
 
+            if service == "lambda":  # the local stack serves Lambda's API itself
+                lambda_url = os.environ.get("AWS_ENDPOINT_URL_LAMBDA") or LOCAL_LAMBDA
+                return client(service, lambda_url, self.region)
             return client(service, self.endpoint_url, self.region)
         return boto3.session.Session(region_name=self.region).client(service)  # type: ignore[call-overload]
 
@@ -130,16 +136,7 @@ class Target:
         return ops.Adapters.bind(self.topology(), self.client("sqs"), self.client("dynamodb"))
 
     def esm_control(self) -> ops.EsmControl:
-        if self.local:
-            from prediag_tools.local.aws import client
-
-            return ops.EsmControl(client("lambda", self.lambda_url(), self.region))
         return ops.EsmControl(self.client("lambda"))
-
-    def lambda_url(self) -> str:
-        """Where the local stack serves Lambda's event source mapping API."""
-        env = self.provisioned.function("AnalyzeFunction").env if self.provisioned else {}
-        return str(env.get("AWS_ENDPOINT_URL_LAMBDA") or self.api_url or LOCAL_API)
 
 
 def resolve_target(

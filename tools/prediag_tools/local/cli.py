@@ -1,10 +1,11 @@
-"""`prediag local ...`: the local stack (start), one-off invocations (invoke), tokens (token)."""
+"""`prediag local ...`: the local stack (start), one-off invocations (invoke), tokens (token),
+its event source mappings (esm)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-import os
 import signal
 import sys
 import threading
@@ -14,25 +15,27 @@ from types import FrameType
 from typing import Annotated, Any
 
 import typer
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
-from prediag_tools.local import logs
+from prediag_tools.local import demo, logs
+from prediag_tools.local.aws import client
 from prediag_tools.local.cfn import DEFAULT_REGION, TemplateError
 from prediag_tools.local.cognito import mint_id_token
+from prediag_tools.local.esm import mapping_uuid
 from prediag_tools.local.moto_server import MotoServer
 from prediag_tools.local.provision import provision
-from prediag_tools.local.runtime import FunctionRuntime
 from prediag_tools.local.stack import (
+    DEFAULT_API_CONCURRENCY,
     DEFAULT_TEMPLATE,
     LocalStack,
-    active_ai_providers,
+    function_env,
     identity_of,
     localise_api_urls,
-    runtime_env,
 )
+from prediag_tools.local.workers import FunctionPool
 
 app = typer.Typer(
     help="Run the template locally: moto on 127.0.0.1, the API, the SQS and stream triggers.",
@@ -43,6 +46,8 @@ READY_LINE = "prediag local stack ready"
 DEMO_OWNER = "owner@example.com"
 DEMO_VET = "vet@example.com"
 DEMO_CLINIC = "clinic-lyon-01"
+LOCAL_LAMBDA = "http://127.0.0.1:3001"
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 TemplateOpt = Annotated[
     Path, typer.Option("--template", "-t", help="SAM template to run", exists=True, dir_okay=False)
@@ -65,10 +70,11 @@ def _parse_params(values: list[str] | None) -> dict[str, str]:
     return params
 
 
-def _setup_logging(verbose: bool) -> None:
+def _setup_logging(verbose: bool, stream: Any = None) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
+        stream=stream,
     )
     for noisy in ("botocore", "boto3", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -76,17 +82,35 @@ def _setup_logging(verbose: bool) -> None:
         logging.getLogger("prediag.local.provision").setLevel(logging.WARNING)
 
 
-def _install_sigterm() -> None:
-    def on_term(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
+class _StopSignals:
+    """SIGINT, SIGTERM and SIGHUP stop the stack, whatever their inherited disposition (a
+    background job of a script starts with SIGINT ignored). The first one interrupts the main
+    thread (KeyboardInterrupt); another one during the stop kills the children at once."""
 
-    signal.signal(signal.SIGTERM, on_term)
+    def __init__(self, stack: LocalStack) -> None:
+        self.stack = stack
+        self.received: int | None = None
+
+    def install(self) -> None:
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, self._on_signal)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if self.received is None:
+            self.received = signum
+            raise KeyboardInterrupt
+        self.stack.kill_children()
+        logs.emit("local", f"stopped at once ({signal.Signals(signum).name})")
+        raise SystemExit(128 + signum)
 
 
 @app.command()
 def start(
     port: Annotated[int, typer.Option(help="Port of the local API on 127.0.0.1")] = 3000,
     moto_port: Annotated[int, typer.Option(help="Port of the moto server on 127.0.0.1")] = 5005,
+    lambda_port: Annotated[
+        int, typer.Option(help="Port of the local Lambda API (AWS_ENDPOINT_URL_LAMBDA)")
+    ] = 3001,
     simulate_ai: Annotated[
         bool, typer.Option(help="Start the fake AI provider servers and point the SDKs at them")
     ] = False,
@@ -97,21 +121,48 @@ def start(
     demo_tokens: Annotated[
         bool, typer.Option(help="Mint demo owner/vet tokens and show them in the banner")
     ] = True,
+    demo_record: Annotated[
+        bool, typer.Option(help="Seed the demo record the sample events in events/ name")
+    ] = True,
+    api_concurrency: Annotated[
+        int, typer.Option(help="Execution environments per function behind the API")
+    ] = DEFAULT_API_CONCURRENCY,
+    prewarm: Annotated[
+        bool, typer.Option(help="Start one execution environment per function once ready")
+    ] = True,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Start moto, create the template's resources, serve the API and run the triggers."""
-    logs.install()  # before logging is configured, so its handler writes through the router
-    _setup_logging(verbose)
-    _install_sigterm()
     started = time.monotonic()
-    stack = LocalStack(template, parameters=_parse_params(param), region=region)
+    stack = LocalStack(
+        template,
+        parameters=_parse_params(param),
+        region=region,
+        api_concurrency=api_concurrency,
+    )
+    signals = _StopSignals(stack)
+    signals.install()
+    _setup_logging(verbose)
     console = Console(highlight=False)
+    code = 0
     try:
-        stack.start(moto_port=moto_port, api_port=port, simulate_ai=simulate_ai, stage=stage)
+        stack.start(
+            moto_port=moto_port,
+            api_port=port,
+            lambda_port=lambda_port,
+            simulate_ai=simulate_ai,
+            stage=stage,
+            seed_demo=demo_record,
+        )
         ready_s = time.monotonic() - started
-        print(f"{READY_LINE} in {ready_s:.2f}s: api={stack.api_url} moto={stack.endpoint_url}")
-        sys.stdout.flush()
-        stack.ai_providers = active_ai_providers()
+        print(
+            f"{READY_LINE} in {ready_s:.2f}s: api={stack.api_url} "
+            f"lambda={stack.lambda_url} moto={stack.endpoint_url}",
+            flush=True,
+        )
+        if prewarm:
+            stack.prewarm()
+        stack.ai_providers = stack.probe_ai_providers()
         tokens: dict[str, str] = {}
         if demo_tokens and stack.provisioned and stack.provisioned.user_pools():
             tokens["owner"] = stack.mint_token(DEMO_OWNER)
@@ -123,13 +174,17 @@ def start(
             pass
     except KeyboardInterrupt:
         pass
-    except (TemplateError, RuntimeError, OSError, ClientError) as exc:
+    except (TemplateError, RuntimeError, OSError, ClientError, BotoCoreError) as exc:
         console.print(f"[red]local stack failed:[/red] {exc}")
-        raise typer.Exit(1) from exc
+        code = 1
     finally:
         stack.stop()
-        logs.uninstall()
-    console.print("local stack stopped")
+    if signals.received is not None:
+        logs.emit("local", f"{signal.Signals(signals.received).name}: stopped")
+    with contextlib.suppress(OSError):  # the terminal may have gone away (SIGHUP)
+        console.print("local stack stopped")
+    if code:
+        raise typer.Exit(code)
 
 
 def _banner(console: Console, stack: LocalStack, tokens: dict[str, str], ready_s: float) -> None:
@@ -137,6 +192,7 @@ def _banner(console: Console, stack: LocalStack, tokens: dict[str, str], ready_s
     p = stack.provisioned
     table = Table.grid(padding=(0, 2))
     table.add_row("API", stack.api_url)
+    table.add_row("Lambda API", f"{stack.lambda_url}  (AWS_ENDPOINT_URL_LAMBDA)")
     table.add_row("moto (AWS endpoint)", stack.endpoint_url)
     table.add_row("stage / region", f"{p.stage} / {p.region}")
     table.add_row("API ready in", f"{ready_s:.2f}s")
@@ -144,10 +200,13 @@ def _banner(console: Console, stack: LocalStack, tokens: dict[str, str], ready_s
         auth = " (Cognito)" if route.authorizer else ""
         table.add_row("route", f"{route.method} {route.path} -> {route.function}{auth}")
     for name, poller in stack.pollers.items():
-        table.add_row("trigger", f"{name}: {poller.state()['type']} {poller.state()['state']}")
+        config = poller.configuration()
+        table.add_row("trigger", f"{name}: {poller.kind} {config['State']} ({config['UUID']})")
+    for pool in stack.pools.values():
+        table.add_row("function", f"{pool.spec.name}: up to {pool.max_workers} environment(s)")
     active = stack.ai_providers
     if active is None:
-        ai = "unknown (prediag.ai is not importable)"
+        ai = "n/a (no function with AI settings, or prediag.ai could not tell)"
     elif not active:
         ai = "none: triage-only analysis (set OPENAI_API_KEY / ANTHROPIC_API_KEY, or --simulate-ai)"
     elif stack.simulate_ai:
@@ -155,29 +214,40 @@ def _banner(console: Console, stack: LocalStack, tokens: dict[str, str], ready_s
     else:
         ai = "real: " + ", ".join(active)
     table.add_row("AI providers", ai)
+    if stack.demo_record:
+        table.add_row("demo record", f"{stack.demo_record} (pending; the sample events name it)")
     console.print(Panel(table, title="prediag local stack", expand=False))
     example = next((f for f in ("request-normal.json",) if (Path("events") / f).exists()), None)
     body = f"@events/{example}" if example else "@request.json"
-    stage = stack.provisioned.stage if stack.provisioned else "local"
+    stage = p.stage
     lines = []
     if "owner" in tokens:
-        lines += [
-            f"export TOKEN={tokens['owner']}",
-            f"export VET_TOKEN={tokens['vet']}" if "vet" in tokens else "",
-        ]
+        lines += [f"export TOKEN={tokens['owner']}", f"export VET_TOKEN={tokens['vet']}"]
     else:
         lines.append("export TOKEN=$(prediag local token --user owner@example.com)")
     lines += [
+        f"export AWS_ENDPOINT_URL_LAMBDA={stack.lambda_url}",
         f'curl -s -X POST {stack.api_url}/pre-diagnoses -H "Authorization: $TOKEN" '
         f"-H 'Content-Type: application/json' -d {body}",
         f'curl -s {stack.api_url}/pre-diagnoses/<id> -H "Authorization: $TOKEN"',
+    ]
+    if stack.demo_record:
+        lines += [
+            "",
+            "# the demo record, through the sample events (sam local invoke, without Docker):",
+            ".venv/bin/prediag local invoke submit -e events/api-get-pre-diagnosis.json",
+            ".venv/bin/prediag local invoke analyze -e events/sqs-analyze-batch.json",
+            f'curl -s {stack.api_url}/pre-diagnoses/{stack.demo_record} -H "Authorization: '
+            '$VET_TOKEN"',
+        ]
+    lines += [
         "",
-        "# watch a record until it is done, and the queues:",
+        "# watch a record until it is done, the queues, the triggers:",
         f".venv/bin/prediag watch <id> --endpoint {stack.endpoint_url} --stage {stage}",
         f".venv/bin/prediag stats --endpoint {stack.endpoint_url} --stage {stage}",
-        f"curl -s {stack.api_url}/_local/esm   # the triggers; prediag pause / resume",
+        ".venv/bin/prediag local esm list   # prediag pause / resume",
     ]
-    console.print("\n".join(line for line in lines if line is not None), soft_wrap=True)
+    console.print("\n".join(lines), soft_wrap=True)
 
 
 @app.command()
@@ -190,7 +260,8 @@ def invoke(
         str, typer.Option(help="moto endpoint of a running local stack")
     ] = "http://127.0.0.1:5005",
     fresh: Annotated[
-        bool, typer.Option(help="Start a fresh moto server with new resources for this call")
+        bool,
+        typer.Option(help="Start a fresh moto server with new resources (and the demo record)"),
     ] = False,
     stage: StageOpt = "local",
     region: RegionOpt = DEFAULT_REGION,
@@ -199,23 +270,27 @@ def invoke(
     api_url: Annotated[
         str, typer.Option(help="Base URL the functions see as the public API")
     ] = "http://127.0.0.1:3000",
+    lambda_endpoint: Annotated[
+        str, typer.Option(help="Lambda API the function sees (AWS_ENDPOINT_URL_LAMBDA)")
+    ] = LOCAL_LAMBDA,
 ) -> None:
     """Invoke one function with an event file (like `sam local invoke`, without Docker).
 
-    The response JSON goes to stdout, the function's logs to stderr.
+    The function runs in an execution environment of its own (its template environment, against
+    the stack's moto). The response JSON goes to stdout, the function's logs to stderr.
     """
-    _setup_logging(False)
+    _setup_logging(False, sys.stderr)
     payload = json.loads(event.read_text(encoding="utf-8"))
     params = {"Stage": stage, **_parse_params(param)}
     moto: MotoServer | None = None
-    logs.install()
+    pool: FunctionPool | None = None
     try:
         if fresh:
             moto = MotoServer().start()
             endpoint = moto.url
         try:
             provisioned = provision(template, endpoint, params, region=region)
-        except OSError as exc:
+        except (OSError, BotoCoreError) as exc:
             typer.echo(f"no moto server at {endpoint} ({exc}); start `make run` or use --fresh")
             raise typer.Exit(2) from exc
         localise_api_urls(provisioned, api_url)
@@ -223,28 +298,21 @@ def invoke(
             spec = provisioned.function(function)
         except KeyError as exc:
             raise typer.BadParameter(str(exc.args[0]), param_hint="FUNCTION") from exc
-        os.environ.update(runtime_env(provisioned, [spec.logical_id]))
-        runtime = FunctionRuntime(spec)
-        result = _invoke_to_stderr(runtime, payload)
+        if fresh:
+            demo.seed(provisioned)
+        env = function_env(provisioned, spec, extra={"AWS_ENDPOINT_URL_LAMBDA": lambda_endpoint})
+        pool = FunctionPool(spec, env, log=logs.to_stderr)
+        result = pool.invoke(payload)
+        pool.shutdown()  # every log line is written before the response
         out = result.response if result.ok else result.error_payload()
-        logs.uninstall()
         print(json.dumps(out, indent=2, ensure_ascii=False))
         if not result.ok:
             raise typer.Exit(1)
     finally:
-        logs.uninstall()
+        if pool is not None:
+            pool.shutdown()
         if moto is not None:
             moto.stop()
-
-
-def _invoke_to_stderr(runtime: FunctionRuntime, payload: Any) -> Any:
-    """Run the invocation with everything it prints sent to stderr."""
-    routed = sys.stdout
-    sys.stdout = sys.stderr
-    try:
-        return runtime.invoke(payload)
-    finally:
-        sys.stdout = routed
 
 
 @app.command()
@@ -281,21 +349,60 @@ def token(
 @app.command()
 def esm(
     action: Annotated[str, typer.Argument(help="list | enable | disable")] = "list",
-    name: Annotated[str | None, typer.Argument(help="mapping name, e.g. UrgentLane")] = None,
-    api: Annotated[str, typer.Option(help="URL of the local API")] = "http://127.0.0.1:3000",
+    name: Annotated[
+        str | None,
+        typer.Argument(help="a mapping's UUID, or its event name in the template (NormalLane)"),
+    ] = None,
+    endpoint: Annotated[
+        str, typer.Option(help="Lambda API of the local stack (AWS_ENDPOINT_URL_LAMBDA)")
+    ] = LOCAL_LAMBDA,
+    region: RegionOpt = DEFAULT_REGION,
+    as_json: Annotated[bool, typer.Option("--json", help="Print Lambda's JSON")] = False,
 ) -> None:
-    """List, pause (disable) or resume (enable) the local event source mappings."""
-    import urllib.request
-
-    if not api.startswith(("http://", "https://")):
-        raise typer.BadParameter("the API URL must be http(s)", param_hint="--api")
-    if action == "list":
-        request = urllib.request.Request(f"{api}/_local/esm")  # noqa: S310 - checked
-    elif action in ("enable", "disable") and name:
-        request = urllib.request.Request(  # noqa: S310 - checked above
-            f"{api}/_local/esm/{name}/{action}", method="POST"
+    """List, pause (disable) or resume (enable) the event source mappings, through Lambda's
+    API (ListEventSourceMappings, UpdateEventSourceMapping) as on AWS."""
+    lam = client("lambda", endpoint, region, read_timeout=15)
+    try:
+        mappings = _all_mappings(lam)
+        if action == "list":
+            shown = mappings
+        elif action in ("enable", "disable") and name:
+            target = _find_mapping(mappings, name)
+            shown = [lam.update_event_source_mapping(UUID=target, Enabled=action == "enable")]
+        else:
+            raise typer.BadParameter("use: list | enable NAME | disable NAME")
+    except (BotoCoreError, ClientError) as exc:
+        typer.echo(f"the Lambda API at {endpoint} answered: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    for mapping in shown:
+        mapping.pop("ResponseMetadata", None)
+    if as_json:
+        print(json.dumps(shown, indent=2, default=str))
+        return
+    table = Table("UUID", "function", "source", "state", "batch")
+    for m in shown:
+        table.add_row(
+            m["UUID"],
+            m["FunctionArn"].rsplit(":", 1)[-1],
+            m["EventSourceArn"].rsplit(":", 1)[-1].removeprefix("table/"),
+            m["State"],
+            str(m.get("BatchSize", "")),
         )
-    else:
-        raise typer.BadParameter("use: list | enable NAME | disable NAME")
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - checked above
-        print(json.dumps(json.loads(response.read()), indent=2))
+    Console(highlight=False).print(table)
+
+
+def _all_mappings(lam: Any) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for page in lam.get_paginator("list_event_source_mappings").paginate():
+        found += page.get("EventSourceMappings", [])
+    return found
+
+
+def _find_mapping(mappings: list[dict[str, Any]], name: str) -> str:
+    """The UUID of the mapping named by its UUID or by its event name in the template."""
+    for mapping in mappings:
+        uuid_ = str(mapping["UUID"])
+        event = name.rsplit(".", 1)[-1]
+        if name == uuid_ or uuid_ == mapping_uuid(mapping["FunctionArn"], event):
+            return uuid_
+    raise typer.BadParameter(f"no event source mapping {name!r}", param_hint="NAME")
