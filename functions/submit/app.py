@@ -9,6 +9,7 @@ documentation to signed-in callers. The OpenAPI document is generated from the r
 
 import os
 from typing import Any
+from urllib.parse import unquote
 
 import api_responses
 import edge
@@ -76,6 +77,11 @@ class AdmitThenValidate(OpenAPIRequestValidationMiddleware):
 
     def handler(self, app: EventHandlerInstance, next_middleware: NextMiddleware) -> Response[Any]:
         edge.admit(app.current_event.raw_event)
+        # API Gateway (REST) passes the path percent-encoded; the route's parameters are the
+        # decoded segments, as in the event's pathParameters
+        app.context["_route_args"] = {
+            name: unquote(value) for name, value in app.context.get("_route_args", {}).items()
+        }
         route = app.context["_route"]
         known = {param.alias for param in route.dependant.query_params}
         sent = app.current_event.query_string_parameters or {}

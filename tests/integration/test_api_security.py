@@ -759,3 +759,14 @@ def test_an_unknown_query_parameter_is_a_422_naming_it(api):
     assert [(e["field"], e["in"], e["type"]) for e in errors] == [
         ("clinicID", "query", "extra_forbidden")
     ]
+
+
+def test_a_percent_encoded_id_in_the_path_is_decoded_as_api_gateway_decodes_path_parameters(api):
+    owner = new_owner()
+    record_id = submit(api, owner)
+    encoded = record_id.replace("-", "%2D")  # API Gateway passes the path as it was sent
+
+    response = call(api, "GET", f"/pre-diagnoses/{encoded}", user=owner)
+
+    assert response["statusCode"] == 200, response["body"]
+    assert body_of(response)["id"] == record_id
