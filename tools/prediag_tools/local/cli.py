@@ -14,14 +14,15 @@ from types import FrameType
 from typing import Annotated, Any
 
 import typer
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
+from prediag_tools import stacks
 from prediag_tools.local import logs
 from prediag_tools.local.cfn import DEFAULT_REGION, TemplateError
-from prediag_tools.local.cognito import mint_id_token
+from prediag_tools.local.cognito import Identity, mint_id_token
 from prediag_tools.local.moto_server import MotoServer
 from prediag_tools.local.provision import provision
 from prediag_tools.local.runtime import FunctionRuntime
@@ -29,7 +30,6 @@ from prediag_tools.local.stack import (
     DEFAULT_TEMPLATE,
     LocalStack,
     active_ai_providers,
-    identity_of,
     localise_api_urls,
     runtime_env,
 )
@@ -43,6 +43,7 @@ READY_LINE = "prediag local stack ready"
 DEMO_OWNER = "owner@example.com"
 DEMO_VET = "vet@example.com"
 DEMO_CLINIC = "clinic-lyon-01"
+DEMO_ADMIN = "admin@example.com"
 
 TemplateOpt = Annotated[
     Path, typer.Option("--template", "-t", help="SAM template to run", exists=True, dir_okay=False)
@@ -106,6 +107,7 @@ def start(
     started = time.monotonic()
     stack = LocalStack(template, parameters=_parse_params(param), region=region)
     console = Console(highlight=False)
+    recorded: Path | None = None
     try:
         stack.start(moto_port=moto_port, api_port=port, simulate_ai=simulate_ai, stage=stage)
         ready_s = time.monotonic() - started
@@ -116,6 +118,8 @@ def start(
         if demo_tokens and stack.provisioned and stack.provisioned.user_pools():
             tokens["owner"] = stack.mint_token(DEMO_OWNER)
             tokens["vet"] = stack.mint_token(DEMO_VET, groups=["vets"], clinic_id=DEMO_CLINIC)
+            tokens["admin"] = stack.mint_token(DEMO_ADMIN, groups=["admins"])
+        recorded = _record(stack, stage, region, template)
         _banner(console, stack, tokens, ready_s)
         sys.stdout.flush()
         forever = threading.Event()
@@ -127,9 +131,23 @@ def start(
         console.print(f"[red]local stack failed:[/red] {exc}")
         raise typer.Exit(1) from exc
     finally:
+        stacks.forget(recorded)
         stack.stop()
         logs.uninstall()
     console.print("local stack stopped")
+
+
+def _record(stack: LocalStack, stage: str, region: str, template: Path) -> Path:
+    """Where this stack is, for the `prediag` commands (.local/stacks/, removed on stop)."""
+    return stacks.record(
+        api_url=stack.api_url,
+        endpoint_url=stack.endpoint_url,
+        lambda_url=getattr(stack, "lambda_url", None),
+        stage=stage,
+        region=region,
+        outputs=stack.outputs,
+        template=template,
+    )
 
 
 def _banner(console: Console, stack: LocalStack, tokens: dict[str, str], ready_s: float) -> None:
@@ -137,6 +155,7 @@ def _banner(console: Console, stack: LocalStack, tokens: dict[str, str], ready_s
     p = stack.provisioned
     table = Table.grid(padding=(0, 2))
     table.add_row("API", stack.api_url)
+    table.add_row("console", f"{stack.api_url}/console  (signed-in link below)")
     table.add_row("moto (AWS endpoint)", stack.endpoint_url)
     table.add_row("stage / region", f"{p.stage} / {p.region}")
     table.add_row("API ready in", f"{ready_s:.2f}s")
@@ -158,7 +177,6 @@ def _banner(console: Console, stack: LocalStack, tokens: dict[str, str], ready_s
     console.print(Panel(table, title="prediag local stack", expand=False))
     example = next((f for f in ("request-normal.json",) if (Path("events") / f).exists()), None)
     body = f"@events/{example}" if example else "@request.json"
-    stage = stack.provisioned.stage if stack.provisioned else "local"
     lines = []
     if "owner" in tokens:
         lines += [
@@ -167,14 +185,21 @@ def _banner(console: Console, stack: LocalStack, tokens: dict[str, str], ready_s
         ]
     else:
         lines.append("export TOKEN=$(prediag local token --user owner@example.com)")
+    if "admin" in tokens:
+        lines += [
+            "# the console, signed in as a demo admin (the token is in the fragment, never sent):",
+            f"{stack.api_url}/console#id_token={tokens['admin']}",
+            f"{stack.api_url}/swagger#id_token={tokens['admin']}",
+        ]
     lines += [
         f'curl -s -X POST {stack.api_url}/pre-diagnoses -H "Authorization: $TOKEN" '
         f"-H 'Content-Type: application/json' -d {body}",
         f'curl -s {stack.api_url}/pre-diagnoses/<id> -H "Authorization: $TOKEN"',
         "",
-        "# watch a record until it is done, and the queues:",
-        f".venv/bin/prediag watch <id> --endpoint {stack.endpoint_url} --stage {stage}",
-        f".venv/bin/prediag stats --endpoint {stack.endpoint_url} --stage {stage}",
+        "# watch a record until it is done, the queues, the jobs (this stack is found by itself):",
+        ".venv/bin/prediag watch <id>",
+        ".venv/bin/prediag stats --watch",
+        ".venv/bin/prediag jobs --status failed",
         f"curl -s {stack.api_url}/_local/esm   # the triggers; prediag pause / resume",
     ]
     console.print("\n".join(line for line in lines if line is not None), soft_wrap=True)
@@ -187,18 +212,31 @@ def invoke(
         Path, typer.Option("--event", "-e", help="Event JSON file", exists=True, dir_okay=False)
     ],
     endpoint: Annotated[
-        str, typer.Option(help="moto endpoint of a running local stack")
-    ] = "http://127.0.0.1:5005",
+        str | None,
+        typer.Option(
+            envvar="PREDIAG_ENDPOINT",
+            help="moto endpoint of a running local stack (URL, or :PORT)",
+            show_default="the running local stack",
+        ),
+    ] = None,
     fresh: Annotated[
         bool, typer.Option(help="Start a fresh moto server with new resources for this call")
     ] = False,
-    stage: StageOpt = "local",
+    stage: Annotated[
+        str | None,
+        typer.Option(envvar="PREDIAG_STAGE", help="Stage", show_default="the stack's, or local"),
+    ] = None,
     region: RegionOpt = DEFAULT_REGION,
     template: TemplateOpt = DEFAULT_TEMPLATE,
     param: ParamOpt = None,
     api_url: Annotated[
-        str, typer.Option(help="Base URL the functions see as the public API")
-    ] = "http://127.0.0.1:3000",
+        str | None,
+        typer.Option(
+            envvar="PREDIAG_API",
+            help="Base URL the functions see as the public API",
+            show_default="the stack's",
+        ),
+    ] = None,
 ) -> None:
     """Invoke one function with an event file (like `sam local invoke`, without Docker).
 
@@ -206,19 +244,28 @@ def invoke(
     """
     _setup_logging(False)
     payload = json.loads(event.read_text(encoding="utf-8"))
-    params = {"Stage": stage, **_parse_params(param)}
+    if not fresh:
+        found = _find_stack(endpoint=endpoint, api=api_url, stage=stage)
+        endpoint, api_url, stage, region = (
+            found.endpoint_url,
+            found.api_url,
+            found.stage,
+            found.region,
+        )
+    params = {"Stage": stage or "local", **_parse_params(param)}
     moto: MotoServer | None = None
     logs.install()
     try:
         if fresh:
             moto = MotoServer().start()
             endpoint = moto.url
+        assert endpoint is not None
         try:
             provisioned = provision(template, endpoint, params, region=region)
-        except OSError as exc:
-            typer.echo(f"no moto server at {endpoint} ({exc}); start `make run` or use --fresh")
+        except (OSError, BotoCoreError) as exc:
+            typer.echo(f"error: no moto server at {endpoint} ({exc})", err=True)
             raise typer.Exit(2) from exc
-        localise_api_urls(provisioned, api_url)
+        localise_api_urls(provisioned, api_url or "http://127.0.0.1:3000")
         try:
             spec = provisioned.function(function)
         except KeyError as exc:
@@ -255,40 +302,74 @@ def token(
     ] = None,
     clinic: Annotated[str | None, typer.Option(help="custom:clinic_id of the user")] = None,
     endpoint: Annotated[
-        str, typer.Option(help="moto endpoint of a running local stack")
-    ] = "http://127.0.0.1:5005",
-    stage: StageOpt = "local",
-    region: RegionOpt = DEFAULT_REGION,
-    template: TemplateOpt = DEFAULT_TEMPLATE,
-    param: ParamOpt = None,
+        str | None,
+        typer.Option(
+            envvar="PREDIAG_ENDPOINT",
+            help="moto endpoint of a running local stack (URL, or :PORT)",
+            show_default="the running local stack",
+        ),
+    ] = None,
+    api: Annotated[
+        str | None,
+        typer.Option(
+            envvar="PREDIAG_API", help="API of the local stack", show_default="the stack's"
+        ),
+    ] = None,
+    stage: Annotated[
+        str | None,
+        typer.Option(
+            envvar="PREDIAG_STAGE", help="Stage the stack must have", show_default="the stack's"
+        ),
+    ] = None,
 ) -> None:
     """Create/update a user in the local user pool and print an ID token for it."""
     _setup_logging(False)
-    params = {"Stage": stage, **_parse_params(param)}
+    found = _find_stack(endpoint=endpoint, api=api, stage=stage)
     try:
-        provisioned = provision(template, endpoint, params, region=region)
-    except OSError as exc:
-        typer.echo(f"no moto server at {endpoint} ({exc}); start `make run` first", err=True)
-        raise typer.Exit(2) from exc
-    identity = identity_of(provisioned)
-    try:
+        identity = Identity(
+            str(found.outputs["UserPoolId"]),
+            str(found.outputs["UserPoolClientId"]),
+            found.region,
+            found.endpoint_url,
+        )
         print(mint_id_token(identity, user, groups=list(group or []), clinic_id=clinic))
-    except ClientError as exc:
-        typer.echo(f"cannot mint a token for {user}: {exc}", err=True)
-        raise typer.Exit(1) from exc
+    except KeyError as exc:
+        typer.echo(f"error: the local stack has no output {exc.args[0]}", err=True)
+        raise typer.Exit(2) from exc
+    except (ClientError, BotoCoreError) as exc:
+        typer.echo(f"error: cannot mint a token for {user}: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+def _find_stack(
+    *, endpoint: str | None = None, api: str | None = None, stage: str | None = None
+) -> stacks.StackRecord:
+    """The running local stack these options designate, or exit 2 with one line."""
+    try:
+        return stacks.find(endpoint=endpoint, api=api, stage=stage)
+    except stacks.StackNotFound as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
 
 
 @app.command()
 def esm(
     action: Annotated[str, typer.Argument(help="list | enable | disable")] = "list",
     name: Annotated[str | None, typer.Argument(help="mapping name, e.g. UrgentLane")] = None,
-    api: Annotated[str, typer.Option(help="URL of the local API")] = "http://127.0.0.1:3000",
+    api: Annotated[
+        str | None,
+        typer.Option(
+            envvar="PREDIAG_API",
+            help="URL of the local API (or :PORT)",
+            show_default="the running local stack's",
+        ),
+    ] = None,
 ) -> None:
     """List, pause (disable) or resume (enable) the local event source mappings."""
+    import urllib.error
     import urllib.request
 
-    if not api.startswith(("http://", "https://")):
-        raise typer.BadParameter("the API URL must be http(s)", param_hint="--api")
+    api = _find_stack(api=api).api_url
     if action == "list":
         request = urllib.request.Request(f"{api}/_local/esm")  # noqa: S310 - checked
     elif action in ("enable", "disable") and name:
@@ -297,5 +378,9 @@ def esm(
         )
     else:
         raise typer.BadParameter("use: list | enable NAME | disable NAME")
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - checked above
-        print(json.dumps(json.loads(response.read()), indent=2))
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - checked
+            print(json.dumps(json.loads(response.read()), indent=2))
+    except (urllib.error.URLError, OSError) as exc:
+        typer.echo(f"error: the local stack at {api} answered: {exc}", err=True)
+        raise typer.Exit(2) from exc
