@@ -178,7 +178,7 @@
     }
     every(JOBS_EVERY_MS, loadJobs);
     every(JOB_EVERY_MS, function () {
-      if (openJob && !openJob.terminal) loadJob(openJob.id);
+      if (openJob) loadJob(openJob.id); // a finished job still gets its notifications
     });
   }
 
@@ -357,7 +357,8 @@
   function loadJob(id, scroll) {
     var path = (role === "admin" ? "admin/jobs/" : "pre-diagnoses/") + encodeURIComponent(id);
     return api(path).then(function (job) {
-      openJob = { id: job.id, terminal: ["completed", "failed", "refused"].indexOf(job.status) >= 0 };
+      if (!scroll && (!openJob || openJob.id !== job.id)) return; // closed, or another opened
+      openJob = { id: job.id };
       renderJob(job);
       if (scroll) $("job").scrollIntoView({ behavior: "instant", block: "start" });
     }, failed("Job " + id));
