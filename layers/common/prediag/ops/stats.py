@@ -163,4 +163,10 @@ def with_analysis_state(stats: QueueStats, control: EsmControl, topology: Topolo
     except (OpsError, ClientError, BotoCoreError) as exc:
         return stats.model_copy(update={"analysis_error": str(exc)[:300]})
     lanes = [lane.model_copy(update={"analysis": states.get(lane.lane)}) for lane in stats.lanes]
-    return stats.model_copy(update={"lanes": lanes})
+    missing = [lane.lane.value for lane in lanes if lane.analysis is None]
+    error = (
+        f"{topology.analyze_function_name} has no trigger on the lanes {', '.join(missing)}"
+        if missing
+        else None
+    )
+    return stats.model_copy(update={"lanes": lanes, "analysis_error": error})
