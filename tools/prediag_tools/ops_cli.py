@@ -120,6 +120,7 @@ class Target:
     endpoint_url: str | None = None
     api_url: str | None = None
     lambda_url: str | None = None
+    user_pool: tuple[str, str] | None = None
 
     @property
     def local(self) -> bool:
@@ -175,6 +176,11 @@ def resolve_target(
         endpoint_url=found.endpoint_url,
         api_url=found.api_url,
         lambda_url=found.lambda_url,
+        user_pool=(
+            (found.user_pool_id, found.client_id)
+            if found.user_pool_id and found.client_id
+            else None
+        ),
     )
 
 
@@ -183,7 +189,7 @@ def _deployed(stack: str, api: str | None, region: str | None) -> Target:
     try:
         found = session.client("cloudformation").describe_stacks(StackName=stack)["Stacks"]
     except (ClientError, BotoCoreError) as exc:
-        fail(f"no stack {stack}: {exc}")
+        fail(f"no stack: cannot read stack {stack}: {exc}")
     outputs = {o["OutputKey"]: o["OutputValue"] for o in found[0].get("Outputs", [])}
     return Target(
         outputs=outputs,
@@ -206,16 +212,11 @@ def local_token(target: Target, user: str, groups: list[str] | None = None) -> s
     """An ID token of the local stack's user pool for `user` (created if needed)."""
     from prediag_tools.local.cognito import Identity, mint_id_token
 
+    if target.user_pool is None:
+        fail(f"the local stack at {target.api_url} has no user pool")
+    identity = Identity(*target.user_pool, target.region, str(target.endpoint_url))
     try:
-        identity = Identity(
-            str(target.outputs["UserPoolId"]),
-            str(target.outputs["UserPoolClientId"]),
-            target.region,
-            str(target.endpoint_url),
-        )
         return mint_id_token(identity, user, groups=groups)
-    except KeyError as exc:
-        fail(f"the local stack has no output {exc.args[0]}: it has no user pool")
     except (ClientError, BotoCoreError) as exc:
         fail(f"cannot mint a token for {user}: {exc}")
 
@@ -228,7 +229,11 @@ def submit(
     ],
     token: Annotated[
         str | None,
-        typer.Option(envvar="PREDIAG_TOKEN", help="Cognito ID token [locally: minted]"),
+        typer.Option(
+            envvar="PREDIAG_TOKEN",
+            help="Cognito ID token",
+            show_default="locally, one minted for --user",
+        ),
     ] = None,
     user: Annotated[str, typer.Option(help="Locally: the user a token is minted for")] = (
         "owner@example.com"

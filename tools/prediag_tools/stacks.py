@@ -3,7 +3,8 @@ in `.local/stacks/api-<port>.json` of the checkout while it runs, and removes th
 stops. The `prediag` commands find their stack there, so a stack on other ports needs no flag.
 
 A record holds the stack's URLs (API, moto, Lambda's API when the stack serves it), stage,
-region, the process id and the stack's outputs (table, queues, user pool...): reading a stack
+region, the process id, the user pool its API's authorizer trusts, and the stack's outputs
+(table, queues...): reading a stack
 never provisions anything, so a command with a mistyped stage creates nothing.
 """
 
@@ -36,6 +37,8 @@ class StackRecord:
     outputs: dict[str, Any] = field(default_factory=dict)
     lambda_url: str | None = None
     template: str | None = None
+    user_pool_id: str | None = None
+    client_id: str | None = None
 
     @property
     def path(self) -> Path:
@@ -67,6 +70,8 @@ def record(
     outputs: Mapping[str, Any],
     lambda_url: str | None = None,
     template: str | Path | None = None,
+    user_pool_id: str | None = None,
+    client_id: str | None = None,
 ) -> Path:
     """Record this process's stack (called by `prediag local start` once it is ready)."""
     entry = StackRecord(
@@ -78,6 +83,8 @@ def record(
         outputs={k: v for k, v in outputs.items() if isinstance(v, str | int | float | bool)},
         lambda_url=lambda_url,
         template=str(template) if template else None,
+        user_pool_id=user_pool_id,
+        client_id=client_id,
     )
     STATE_DIR.mkdir(parents=True, exist_ok=True)
     temporary = entry.path.with_suffix(".tmp")

@@ -15,11 +15,24 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from prediag import ops, wiring
+from prediag.errors import InvalidRequestError
 from prediag.models import Lane, Status
 from routes.admin import admins_only
 from routes.pre_diagnoses import CURSOR_PATTERN, ID_PATTERN
 
 router = Router()  # type: ignore[no-untyped-call]
+SINCE_PATTERN = r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?)?$"
+
+
+def _instant(value: str | None) -> datetime | None:
+    """An ISO 8601 date or date-time (checked by SINCE_PATTERN) as an instant; 422 if no such day
+    or time exists."""
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise InvalidRequestError("since", "since is not a valid date or date-time") from exc
 
 
 def _json(status: HTTPStatus, body: dict[str, Any]) -> Response[Any]:
@@ -61,8 +74,14 @@ def list_jobs(
         ),
     ] = None,
     since: Annotated[
-        datetime | None,
-        Query(description="Only jobs created at or after this instant (ISO 8601, with a zone)"),
+        str | None,
+        Query(
+            min_length=10,
+            max_length=40,
+            pattern=SINCE_PATTERN,
+            description="Only jobs created at or after this ISO 8601 date or date-time "
+            "(2025-01-31, 2025-01-31T08:00:00Z; UTC when it names no zone)",
+        ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=100, description="Page size")] = 20,
     cursor: Annotated[
@@ -75,7 +94,7 @@ def list_jobs(
         ),
     ] = None,
 ) -> Response[ops.JobPage]:
-    query = ops.JobQuery(status=status, lane=lane, clinic_id=clinic_id, since=since)
+    query = ops.JobQuery(status=status, lane=lane, clinic_id=clinic_id, since=_instant(since))
     page = ops.list_jobs(wiring.repository(), query, limit=limit, cursor=cursor)
     return _json(HTTPStatus.OK, page.dump())
 

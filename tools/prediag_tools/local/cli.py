@@ -110,6 +110,7 @@ def start(
     recorded: Path | None = None
     try:
         stack.start(moto_port=moto_port, api_port=port, simulate_ai=simulate_ai, stage=stage)
+        recorded = _record(stack, stage, region, template)  # before the ready line
         ready_s = time.monotonic() - started
         print(f"{READY_LINE} in {ready_s:.2f}s: api={stack.api_url} moto={stack.endpoint_url}")
         sys.stdout.flush()
@@ -119,7 +120,6 @@ def start(
             tokens["owner"] = stack.mint_token(DEMO_OWNER)
             tokens["vet"] = stack.mint_token(DEMO_VET, groups=["vets"], clinic_id=DEMO_CLINIC)
             tokens["admin"] = stack.mint_token(DEMO_ADMIN, groups=["admins"])
-        recorded = _record(stack, stage, region, template)
         _banner(console, stack, tokens, ready_s)
         sys.stdout.flush()
         forever = threading.Event()
@@ -139,6 +139,10 @@ def start(
 
 def _record(stack: LocalStack, stage: str, region: str, template: Path) -> Path:
     """Where this stack is, for the `prediag` commands (.local/stacks/, removed on stop)."""
+    try:
+        identity: Identity | None = stack.identity()
+    except RuntimeError:  # a template without a user pool
+        identity = None
     return stacks.record(
         api_url=stack.api_url,
         endpoint_url=stack.endpoint_url,
@@ -147,6 +151,8 @@ def _record(stack: LocalStack, stage: str, region: str, template: Path) -> Path:
         region=region,
         outputs=stack.outputs,
         template=template,
+        user_pool_id=identity.user_pool_id if identity else None,
+        client_id=identity.client_id if identity else None,
     )
 
 
@@ -325,17 +331,12 @@ def token(
     """Create/update a user in the local user pool and print an ID token for it."""
     _setup_logging(False)
     found = _find_stack(endpoint=endpoint, api=api, stage=stage)
+    if not found.user_pool_id or not found.client_id:
+        typer.echo(f"error: the local stack at {found.api_url} has no user pool", err=True)
+        raise typer.Exit(2)
+    identity = Identity(found.user_pool_id, found.client_id, found.region, found.endpoint_url)
     try:
-        identity = Identity(
-            str(found.outputs["UserPoolId"]),
-            str(found.outputs["UserPoolClientId"]),
-            found.region,
-            found.endpoint_url,
-        )
         print(mint_id_token(identity, user, groups=list(group or []), clinic_id=clinic))
-    except KeyError as exc:
-        typer.echo(f"error: the local stack has no output {exc.args[0]}", err=True)
-        raise typer.Exit(2) from exc
     except (ClientError, BotoCoreError) as exc:
         typer.echo(f"error: cannot mint a token for {user}: {exc}", err=True)
         raise typer.Exit(2) from exc
