@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import json
 import random
+import socket
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+
+import pytest
 
 from prediag import notification, ops, submission, wiring
 from prediag.access import Caller
 from prediag.analysis import run_attempt
 from prediag.items import record_from_item
 from prediag.models import PreDiagnosisRequest, QueueMessage, Status
+from tests.fakes import FAKE_OPENAI_KEY, Behaviour, FakeSet, start_fakes
 from tests.integration.support import OWNER, api_event, request_body
 
 N_CONCURRENT = 8
@@ -108,7 +113,7 @@ def test_concurrent_redrives_of_one_failed_record_send_exactly_one_job(invoke, q
     assert [a.outcome for a in done.attempts] == ["failed"] * 3 + ["succeeded"]
 
 
-def test_concurrent_admin_redrive_calls_all_answer_200_and_analyse_once(
+def test_concurrent_admin_redrive_calls_all_answer_200_and_analyze_once(
     invoke, queues, monkeypatch
 ):
     record_id = _submit(invoke)
@@ -244,7 +249,7 @@ def test_a_job_obsolete_since_a_redrive_is_dropped_without_an_attempt(invoke, qu
     assert wiring.repository().get(record_id) == before
 
 
-def test_a_concurrent_duplicate_delivery_does_not_analyse_twice(invoke, queues):
+def test_a_concurrent_duplicate_delivery_does_not_analyze_twice(invoke, queues):
     record_id = _submit(invoke)
     batch = queues.receive("NormalQueueUrl", wait=1)
     analyze = invoke("analyze")
@@ -261,3 +266,64 @@ def test_a_concurrent_duplicate_delivery_does_not_analyse_twice(invoke, queues):
     assert record is not None and record.status is Status.COMPLETED
     assert [a.outcome for a in record.attempts] == ["succeeded"]
     assert sum(1 for r in results if r == {"batchItemFailures": []}) >= 1
+
+
+@pytest.fixture(scope="module")
+def fakes() -> Iterator[FakeSet]:
+    with start_fakes() as started:
+        yield started
+
+
+def _closed_port() -> int:
+    """A loopback port with nothing listening (bound, then closed)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+CAUSES = {
+    # behaviour of the fake (None: nothing listens) -> (outcome, status code, error code)
+    "connection refused": (None, ("connection_error", None, "ConnectionRefused")),
+    "bad key": (Behaviour("unauthorized"), ("auth_error", 401, "invalid_api_key")),
+    "rate limited": (
+        Behaviour("rate_limit", retry_after_s=0.1),
+        ("rate_limited", 429, "rate_limit_exceeded"),
+    ),
+    "timeout": (Behaviour("ok", delay_s=3), ("timeout", None, "ReadTimeout")),
+}
+
+
+@pytest.mark.parametrize("cause", list(CAUSES))
+def test_each_provider_failure_reaches_the_record_and_the_log_with_its_cause(
+    cause, invoke, queues, fakes, monkeypatch, caplog
+):
+    behaviour, expected = CAUSES[cause]
+    fakes.reset()
+    url = f"{fakes.openai.url}/v1" if behaviour else f"http://127.0.0.1:{_closed_port()}/v1"
+    if behaviour:
+        fakes.openai.set_default(behaviour)
+    for key, value in {
+        "AI_PROVIDERS": "openai",
+        "OPENAI_API_KEY": FAKE_OPENAI_KEY,
+        "OPENAI_BASE_URL": url,
+        "AI_MAX_RETRIES": "1",
+        "OPENAI_TIMEOUT_S": "1",
+    }.items():
+        monkeypatch.setenv(key, value)
+    wiring.reset()
+    record_id = _submit(invoke)
+
+    invoke("analyze")(queues.event("NormalQueueUrl", queues.receive("NormalQueueUrl", wait=1)))
+
+    record = wiring.repository().get(record_id)
+    # a bad key fails at once (no retry can fix it); the others are retried later
+    assert record is not None
+    assert record.status is (Status.FAILED if cause == "bad key" else Status.PENDING)
+    [attempt] = record.attempts
+    [outcome] = attempt.providers
+    assert (outcome.outcome, outcome.status_code, outcome.error_code) == expected
+    assert outcome.provider == "openai" and outcome.error
+    assert expected[0] in (attempt.error or "")
+    assert FAKE_OPENAI_KEY not in record.model_dump_json()
+    [logged] = [r for r in caplog.records if r.getMessage().startswith("The analysis of")]
+    assert [(p["outcome"], p.get("status_code")) for p in logged.providers] == [expected[:2]]

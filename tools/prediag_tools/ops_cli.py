@@ -311,8 +311,8 @@ def provider_cause(outcome: ProviderOutcome) -> str:
     """One provider's outcome in an attempt, in a line: kind, status or error code, message."""
     if outcome.outcome == "ok":
         return f"{outcome.provider}: ok ({outcome.latency_ms} ms)"
-    detail = getattr(outcome, "status_code", None) or getattr(outcome, "error_code", None)
-    code = f" {detail}" if detail else ""
+    codes = [str(c) for c in (outcome.status_code, outcome.error_code) if c]
+    code = f" {' '.join(codes)}" if codes else ""
     return f"{outcome.provider}: {outcome.outcome}{code} {(outcome.error or '')[:60]}".rstrip()
 
 

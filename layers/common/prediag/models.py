@@ -222,24 +222,26 @@ class QueueMessage(Contract):
     dispatch: int = Field(default=0, ge=0)
 
 
+ProviderFailureKind = Literal[
+    "timeout",
+    "rate_limited",
+    "server_error",
+    "invalid_output",
+    "refused",
+    "auth_error",
+    "bad_request",
+    "connection_error",
+    "error",
+]
+"""Why a provider gave no usable answer."""
+
+
 class ProviderOutcome(Contract):
     """What one AI provider did for one analysis."""
 
     provider: str
     model: str
-    outcome: Literal[
-        "ok",
-        "timeout",
-        "rate_limited",
-        "server_error",
-        "invalid_output",
-        "refused",
-        "auth_error",
-        "bad_request",
-        "connection_error",
-        "error",
-        "skipped",
-    ]
+    outcome: Literal["ok", "skipped"] | ProviderFailureKind
     latency_ms: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
@@ -402,25 +404,3 @@ class PreDiagnosisPage(Contract):
     next_cursor: str | None = Field(
         default=None, description="Opaque; null on the last page. Pass it back as `cursor`."
     )
-
-
-class VetNotification(Contract):
-    """What the vet is told: enough to act, and a link; never the owner's own words."""
-
-    kind: Literal["completed", "failed", "red_flag"]
-    id: str
-    clinic_id: str
-    vet_id: str | None = None
-    status: Status
-    urgency: Urgency
-    colour: str
-    see_within_minutes: int
-    species: Species
-    breed: str
-    age_years: float
-    weight_kg: float
-    red_flags: list[str] = Field(default_factory=list)
-    top_differentials: list[str] = Field(default_factory=list)
-    degraded: bool = False
-    failure_reason: str | None = None
-    link: str | None = None

@@ -10,8 +10,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import BotoCoreError, ClientError
 
 from prediag.errors import NotFoundError
-from prediag.models import PreDiagnosis, SentNotification, Status, VetNotification, utcnow
-from prediag.notifier import Kind, Notifier
+from prediag.models import PreDiagnosis, SentNotification, Status, utcnow
+from prediag.notifier import Kind, Notifier, VetNotification
 from prediag.repository import DynamoRepository
 
 logger = Logger(child=True)
