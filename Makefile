@@ -11,7 +11,7 @@ PORT ?= 3000
 MOTO_PORT ?= 5005
 LAMBDA_PORT ?= 3001
 
-.PHONY: help setup run test lint typecheck template-check openapi build unit integration e2e bench clean docs
+.PHONY: help setup browser run test lint typecheck template-check openapi build unit integration e2e bench clean docs
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -34,7 +34,15 @@ $(CHECKOV_VENV)/.installed:
 	$(CHECKOV_VENV)/bin/pip install -q 'checkov>=3.2'
 	touch $@
 
-setup: $(BIN)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## Create the virtual environments
+CHROMIUM ?= /usr/bin/chromium
+
+setup: $(BIN)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed browser ## Create the virtual environments
+
+browser: ## Debian's Chromium for the console's browser tests (installed when missing)
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+	  echo "installing Debian's chromium (the console's browser tests drive it)"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	fi
 
 run: $(BIN)/.installed ## Start the whole pipeline locally (moto + API + triggers), Ctrl-C stops it
 	$(BIN)/prediag local start --port $(PORT) --moto-port $(MOTO_PORT) --lambda-port $(LAMBDA_PORT) $(ARGS)

@@ -107,7 +107,7 @@ def test_invoke_unknown_function_is_a_usage_error(tmp_path: Path) -> None:
 def test_token_command_mints_a_token_the_api_accepts(fixture_stack: RunningStack) -> None:
     result = _run(
         "token", "--user", "cli-vet@example.com", "--group", "vets", "--clinic", "c-9",
-        "--endpoint", fixture_stack.endpoint_url, "-t", FIXTURE_TEMPLATE,
+        "--endpoint", fixture_stack.endpoint_url,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     token = result.stdout.strip()

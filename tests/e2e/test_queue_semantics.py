@@ -225,7 +225,7 @@ def test_a_job_that_always_fails_ends_failed_in_the_dlq_the_vet_is_told_and_redr
 
     listed = _prediag(stack, "jobs", "--status", "failed", "--json")
     assert listed.returncode == 0, listed.stderr
-    assert job in [r["id"] for r in json.loads(listed.stdout)]
+    assert job in [r["id"] for r in json.loads(listed.stdout)["items"]]
     dry = _prediag(stack, "redrive", "--dry-run")
     assert dry.returncode == 0 and job in dry.stdout and "would_redrive" in dry.stdout
     assert _record(stack, job).status is Status.FAILED
@@ -311,6 +311,7 @@ def test_a_redelivered_finished_message_changes_nothing_and_notifies_nothing(
     _until_status(stack, job, Status.COMPLETED, 20)
     seen: list[Any] = []
     wait_for(lambda: _notes(stack, inbox, job, seen), 10)
+    wait_for(lambda: _record(stack, job).notifications, 10)  # noted on the record once sent
     finished = _record(stack, job)
     calls = len(fakes.bedrock.requests)
     before = stack.invocations("analyze")

@@ -20,10 +20,11 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
+from prediag_tools import stacks
 from prediag_tools.local import demo, logs
 from prediag_tools.local.aws import client
 from prediag_tools.local.cfn import DEFAULT_REGION, TemplateError
-from prediag_tools.local.cognito import mint_id_token
+from prediag_tools.local.cognito import Identity, mint_id_token
 from prediag_tools.local.esm import mapping_uuid
 from prediag_tools.local.moto_server import MotoServer
 from prediag_tools.local.provision import provision
@@ -32,7 +33,6 @@ from prediag_tools.local.stack import (
     DEFAULT_TEMPLATE,
     LocalStack,
     function_env,
-    identity_of,
     localise_api_urls,
 )
 from prediag_tools.local.workers import FunctionPool
@@ -48,6 +48,7 @@ DEMO_VET = "vet@example.com"
 DEMO_CLINIC = "clinic-lyon-01"
 LOCAL_LAMBDA = "http://127.0.0.1:3001"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+DEMO_ADMIN = "admin@example.com"
 
 TemplateOpt = Annotated[
     Path, typer.Option("--template", "-t", help="SAM template to run", exists=True, dir_okay=False)
@@ -145,6 +146,7 @@ def start(
     _setup_logging(verbose)
     console = Console(highlight=False)
     code = 0
+    recorded: Path | None = None
     try:
         stack.start(
             moto_port=moto_port,
@@ -154,6 +156,7 @@ def start(
             stage=stage,
             seed_demo=demo_record,
         )
+        recorded = _record(stack, stage, region, template)  # before the ready line
         ready_s = time.monotonic() - started
         print(
             f"{READY_LINE} in {ready_s:.2f}s: api={stack.api_url} "
@@ -167,6 +170,7 @@ def start(
         if demo_tokens and stack.provisioned and stack.provisioned.user_pools():
             tokens["owner"] = stack.mint_token(DEMO_OWNER)
             tokens["vet"] = stack.mint_token(DEMO_VET, groups=["vets"], clinic_id=DEMO_CLINIC)
+            tokens["admin"] = stack.mint_token(DEMO_ADMIN, groups=["admins"])
         _banner(console, stack, tokens, ready_s)
         sys.stdout.flush()
         forever = threading.Event()
@@ -178,6 +182,7 @@ def start(
         console.print(f"[red]local stack failed:[/red] {exc}")
         code = 1
     finally:
+        stacks.forget(recorded)
         stack.stop()
     if signals.received is not None:
         logs.emit("local", f"{signal.Signals(signals.received).name}: stopped")
@@ -187,12 +192,32 @@ def start(
         raise typer.Exit(code)
 
 
+def _record(stack: LocalStack, stage: str, region: str, template: Path) -> Path:
+    """Where this stack is, for the `prediag` commands (.local/stacks/, removed on stop)."""
+    try:
+        identity: Identity | None = stack.identity()
+    except RuntimeError:  # a template without a user pool
+        identity = None
+    return stacks.record(
+        api_url=stack.api_url,
+        endpoint_url=stack.endpoint_url,
+        lambda_url=stack.lambda_url,
+        stage=stage,
+        region=region,
+        outputs=stack.outputs,
+        template=template,
+        user_pool_id=identity.user_pool_id if identity else None,
+        client_id=identity.client_id if identity else None,
+    )
+
+
 def _banner(console: Console, stack: LocalStack, tokens: dict[str, str], ready_s: float) -> None:
     assert stack.provisioned is not None
     p = stack.provisioned
     table = Table.grid(padding=(0, 2))
     table.add_row("API", stack.api_url)
     table.add_row("Lambda API", f"{stack.lambda_url}  (AWS_ENDPOINT_URL_LAMBDA)")
+    table.add_row("console", f"{stack.api_url}/console  (signed-in link below)")
     table.add_row("moto (AWS endpoint)", stack.endpoint_url)
     table.add_row("stage / region", f"{p.stage} / {p.region}")
     table.add_row("API ready in", f"{ready_s:.2f}s")
@@ -219,12 +244,17 @@ def _banner(console: Console, stack: LocalStack, tokens: dict[str, str], ready_s
     console.print(Panel(table, title="prediag local stack", expand=False))
     example = next((f for f in ("request-normal.json",) if (Path("events") / f).exists()), None)
     body = f"@events/{example}" if example else "@request.json"
-    stage = p.stage
     lines = []
     if "owner" in tokens:
         lines += [f"export TOKEN={tokens['owner']}", f"export VET_TOKEN={tokens['vet']}"]
     else:
         lines.append("export TOKEN=$(prediag local token --user owner@example.com)")
+    if "admin" in tokens:
+        lines += [
+            "# the console, signed in as a demo admin (the token is in the fragment, never sent):",
+            f"{stack.api_url}/console#id_token={tokens['admin']}",
+            f"{stack.api_url}/swagger#id_token={tokens['admin']}",
+        ]
     lines += [
         f"export AWS_ENDPOINT_URL_LAMBDA={stack.lambda_url}",
         f'curl -s -X POST {stack.api_url}/pre-diagnoses -H "Authorization: $TOKEN" '
@@ -242,10 +272,11 @@ def _banner(console: Console, stack: LocalStack, tokens: dict[str, str], ready_s
         ]
     lines += [
         "",
-        "# watch a record until it is done, the queues, the triggers:",
-        f".venv/bin/prediag watch <id> --endpoint {stack.endpoint_url} --stage {stage}",
-        f".venv/bin/prediag stats --endpoint {stack.endpoint_url} --stage {stage}",
-        ".venv/bin/prediag local esm list   # prediag pause / resume",
+        "# watch a record until it is done, the queues, the jobs (this stack is found by itself):",
+        ".venv/bin/prediag watch <id>",
+        ".venv/bin/prediag stats --watch",
+        ".venv/bin/prediag jobs --status failed",
+        ".venv/bin/prediag local esm list   # the triggers; prediag pause / resume",
     ]
     console.print("\n".join(lines), soft_wrap=True)
 
@@ -257,22 +288,39 @@ def invoke(
         Path, typer.Option("--event", "-e", help="Event JSON file", exists=True, dir_okay=False)
     ],
     endpoint: Annotated[
-        str, typer.Option(help="moto endpoint of a running local stack")
-    ] = "http://127.0.0.1:5005",
+        str | None,
+        typer.Option(
+            envvar="PREDIAG_ENDPOINT",
+            help="moto endpoint of a running local stack (URL, or :PORT)",
+            show_default="the running local stack",
+        ),
+    ] = None,
     fresh: Annotated[
         bool,
         typer.Option(help="Start a fresh moto server with new resources (and the demo record)"),
     ] = False,
-    stage: StageOpt = "local",
+    stage: Annotated[
+        str | None,
+        typer.Option(envvar="PREDIAG_STAGE", help="Stage", show_default="the stack's, or local"),
+    ] = None,
     region: RegionOpt = DEFAULT_REGION,
     template: TemplateOpt = DEFAULT_TEMPLATE,
     param: ParamOpt = None,
     api_url: Annotated[
-        str, typer.Option(help="Base URL the functions see as the public API")
-    ] = "http://127.0.0.1:3000",
+        str | None,
+        typer.Option(
+            envvar="PREDIAG_API",
+            help="Base URL the functions see as the public API",
+            show_default="the stack's",
+        ),
+    ] = None,
     lambda_endpoint: Annotated[
-        str, typer.Option(help="Lambda API the function sees (AWS_ENDPOINT_URL_LAMBDA)")
-    ] = LOCAL_LAMBDA,
+        str | None,
+        typer.Option(
+            help="Lambda API the function sees (AWS_ENDPOINT_URL_LAMBDA)",
+            show_default="the stack's, or " + LOCAL_LAMBDA,
+        ),
+    ] = None,
 ) -> None:
     """Invoke one function with an event file (like `sam local invoke`, without Docker).
 
@@ -281,26 +329,38 @@ def invoke(
     """
     _setup_logging(False, sys.stderr)
     payload = json.loads(event.read_text(encoding="utf-8"))
-    params = {"Stage": stage, **_parse_params(param)}
+    if not fresh:
+        found = _find_stack(endpoint=endpoint, api=api_url, stage=stage)
+        endpoint, api_url, stage, region = (
+            found.endpoint_url,
+            found.api_url,
+            found.stage,
+            found.region,
+        )
+        lambda_endpoint = lambda_endpoint or found.lambda_url
+    params = {"Stage": stage or "local", **_parse_params(param)}
     moto: MotoServer | None = None
     pool: FunctionPool | None = None
     try:
         if fresh:
             moto = MotoServer().start()
             endpoint = moto.url
+        assert endpoint is not None
         try:
             provisioned = provision(template, endpoint, params, region=region)
         except (OSError, BotoCoreError) as exc:
-            typer.echo(f"no moto server at {endpoint} ({exc}); start `make run` or use --fresh")
+            typer.echo(f"error: no moto server at {endpoint} ({exc})", err=True)
             raise typer.Exit(2) from exc
-        localise_api_urls(provisioned, api_url)
+        localise_api_urls(provisioned, api_url or "http://127.0.0.1:3000")
         try:
             spec = provisioned.function(function)
         except KeyError as exc:
             raise typer.BadParameter(str(exc.args[0]), param_hint="FUNCTION") from exc
         if fresh:
             demo.seed(provisioned)
-        env = function_env(provisioned, spec, extra={"AWS_ENDPOINT_URL_LAMBDA": lambda_endpoint})
+        env = function_env(
+            provisioned, spec, extra={"AWS_ENDPOINT_URL_LAMBDA": lambda_endpoint or LOCAL_LAMBDA}
+        )
         pool = FunctionPool(spec, env, log=logs.to_stderr)
         result = pool.invoke(payload)
         pool.shutdown()  # every log line is written before the response
@@ -323,27 +383,49 @@ def token(
     ] = None,
     clinic: Annotated[str | None, typer.Option(help="custom:clinic_id of the user")] = None,
     endpoint: Annotated[
-        str, typer.Option(help="moto endpoint of a running local stack")
-    ] = "http://127.0.0.1:5005",
-    stage: StageOpt = "local",
-    region: RegionOpt = DEFAULT_REGION,
-    template: TemplateOpt = DEFAULT_TEMPLATE,
-    param: ParamOpt = None,
+        str | None,
+        typer.Option(
+            envvar="PREDIAG_ENDPOINT",
+            help="moto endpoint of a running local stack (URL, or :PORT)",
+            show_default="the running local stack",
+        ),
+    ] = None,
+    api: Annotated[
+        str | None,
+        typer.Option(
+            envvar="PREDIAG_API", help="API of the local stack", show_default="the stack's"
+        ),
+    ] = None,
+    stage: Annotated[
+        str | None,
+        typer.Option(
+            envvar="PREDIAG_STAGE", help="Stage the stack must have", show_default="the stack's"
+        ),
+    ] = None,
 ) -> None:
     """Create/update a user in the local user pool and print an ID token for it."""
     _setup_logging(False)
-    params = {"Stage": stage, **_parse_params(param)}
-    try:
-        provisioned = provision(template, endpoint, params, region=region)
-    except OSError as exc:
-        typer.echo(f"no moto server at {endpoint} ({exc}); start `make run` first", err=True)
-        raise typer.Exit(2) from exc
-    identity = identity_of(provisioned)
+    found = _find_stack(endpoint=endpoint, api=api, stage=stage)
+    if not found.user_pool_id or not found.client_id:
+        typer.echo(f"error: the local stack at {found.api_url} has no user pool", err=True)
+        raise typer.Exit(2)
+    identity = Identity(found.user_pool_id, found.client_id, found.region, found.endpoint_url)
     try:
         print(mint_id_token(identity, user, groups=list(group or []), clinic_id=clinic))
-    except ClientError as exc:
-        typer.echo(f"cannot mint a token for {user}: {exc}", err=True)
-        raise typer.Exit(1) from exc
+    except (ClientError, BotoCoreError) as exc:
+        typer.echo(f"error: cannot mint a token for {user}: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+def _find_stack(
+    *, endpoint: str | None = None, api: str | None = None, stage: str | None = None
+) -> stacks.StackRecord:
+    """The running local stack these options designate, or exit 2 with one line."""
+    try:
+        return stacks.find(endpoint=endpoint, api=api, stage=stage)
+    except stacks.StackNotFound as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
 
 
 @app.command()
@@ -354,13 +436,18 @@ def esm(
         typer.Argument(help="a mapping's UUID, or its event name in the template (NormalLane)"),
     ] = None,
     endpoint: Annotated[
-        str, typer.Option(help="Lambda API of the local stack (AWS_ENDPOINT_URL_LAMBDA)")
-    ] = LOCAL_LAMBDA,
+        str | None,
+        typer.Option(
+            help="Lambda API of the local stack (AWS_ENDPOINT_URL_LAMBDA)",
+            show_default="the running local stack's",
+        ),
+    ] = None,
     region: RegionOpt = DEFAULT_REGION,
     as_json: Annotated[bool, typer.Option("--json", help="Print Lambda's JSON")] = False,
 ) -> None:
     """List, pause (disable) or resume (enable) the event source mappings, through Lambda's
     API (ListEventSourceMappings, UpdateEventSourceMapping) as on AWS."""
+    endpoint = endpoint or _find_stack().lambda_url or LOCAL_LAMBDA
     lam = client("lambda", endpoint, region, read_timeout=15)
     try:
         mappings = _all_mappings(lam)
@@ -372,8 +459,8 @@ def esm(
         else:
             raise typer.BadParameter("use: list | enable NAME | disable NAME")
     except (BotoCoreError, ClientError) as exc:
-        typer.echo(f"the Lambda API at {endpoint} answered: {exc}", err=True)
-        raise typer.Exit(1) from exc
+        typer.echo(f"error: the Lambda API at {endpoint} answered: {exc}", err=True)
+        raise typer.Exit(2) from exc
     for mapping in shown:
         mapping.pop("ResponseMetadata", None)
     if as_json:

@@ -55,6 +55,8 @@ SKIPPED_TYPES = {
     "AWS::Serverless::Application",
     "AWS::KMS::Key",
     "AWS::KMS::Alias",
+    "AWS::Cognito::UserPoolDomain",
+    "AWS::Cognito::ManagedLoginBranding",
 }
 
 
