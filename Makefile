@@ -85,8 +85,9 @@ test: setup lint typecheck template-check build ## Set up and run every check
 docs: $(BIN)/.installed ## Regenerate the documents generated from code
 	$(BIN)/python -m prediag_tools.docs
 
-bench: $(BIN)/.installed ## Benchmarks (not tests): ratios printed to stdout
-	$(BIN)/python -m tests.bench.ensemble
+BENCH_ARGS ?=
+bench: $(BIN)/.installed build ## Benchmark suite (not tests): one table, also written to docs/benchmarks.md
+	$(BIN)/python -m tests.bench $(BENCH_ARGS)
 
 clean: ## Remove build output and virtual environments
 	rm -rf .aws-sam $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
