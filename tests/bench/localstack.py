@@ -23,7 +23,7 @@ READY = "prediag local stack ready"
 REGION = "us-east-1"
 STAGE = "bench"
 REPORT_LINE = re.compile(
-    r"\[(?P<fn>[A-Za-z0-9_-]+)\].*REPORT RequestId: \S+\s+Duration: (?P<ms>[0-9.]+) ms"
+    r"\[(?P<fn>[A-Za-z0-9_-]+)[^\]]*\].*REPORT RequestId: \S+\s+Duration: (?P<ms>[0-9.]+) ms"
     r"(?P<rest>.*)$"
 )
 
