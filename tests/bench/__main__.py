@@ -158,13 +158,18 @@ class Suite:
 
     # ------------------------------------------------------------------ in-process rows
     def imports(self) -> None:
-        times = coldstart.import_times(max(5, 2 * self.repeat))
+        times = coldstart.import_times(max(7, 3 * self.repeat))
+        ref, ref_fastest = times.median_ms("reference"), times.fastest_ms("reference")
         for function, ratios in times.ratios.items():
-            took = times.functions_s[function] * 1000
-            self.row(f"import-{function}", "cold start: import ÷ boto3 + Powertools",
-                     function, ideal="≤ 1.20" if function == "submit" else "",
-                     note=f"{took:.0f} ms vs {times.reference_s * 1000:.0f} ms"
-                     ).samples.extend(ratios)  # fmt: skip
+            took, fastest = times.median_ms(function), times.fastest_ms(function)
+            note = (
+                f"median {took:.0f} ms vs {ref:.0f} ms; fastest runs {fastest:.0f} vs "
+                f"{ref_fastest:.0f} ms ({fastest / ref_fastest:.2f})"
+            )
+            ideal = "≤ 1.20" if function == "submit" else ""
+            row = self.row(f"import-{function}", "cold start: import ÷ boto3 + Powertools",
+                           function, ideal=ideal, note=note)  # fmt: skip
+            row.samples.extend(ratios)
 
     def sizes(self) -> None:
         found = coldstart.artifact_sizes()
@@ -172,8 +177,13 @@ class Suite:
             self.row("sizes", "artifacts (sam build)", "n/a", note="run `make build` first")
             return
         for name, (raw, zipped) in found.items():
-            self.row(f"size-{name}", "artifacts (sam build)", f"{name} MB", digits=1,
-                     note=f"{zipped / 1e6:.1f} MB zipped").samples.append(raw / 1e6)  # fmt: skip
+            small = raw < 1e6
+            unit, scale = ("kB", 1e3) if small else ("MB", 1e6)
+            digits = 0 if small else 1
+            note = f"{zipped / scale:.{digits}f} {unit} zipped"
+            row = self.row(f"size-{name}", "artifacts (sam build)", f"{name} ({unit})",
+                           digits=digits, note=note)  # fmt: skip
+            row.samples.append(raw / scale)
 
     def ensemble(self) -> None:
         from tests.bench.ensemble import measure_ensemble

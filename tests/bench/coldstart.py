@@ -154,9 +154,14 @@ def _import_seconds(path: list[Path], code: str, function: str) -> float:
 
 @dataclass
 class ImportTimes:
-    reference_s: float
-    functions_s: dict[str, float]
+    samples: dict[str, list[float]]
     ratios: dict[str, list[float]]
+
+    def median_ms(self, name: str) -> float:
+        return statistics.median(self.samples[name]) * 1000
+
+    def fastest_ms(self, name: str) -> float:
+        return min(self.samples[name]) * 1000
 
 
 def import_times(repeat: int) -> ImportTimes:
@@ -175,11 +180,7 @@ def import_times(repeat: int) -> ImportTimes:
             took = _import_seconds(path, "import app", function)
             samples[function].append(took)
             ratios[function].append(took / ref)
-    return ImportTimes(
-        statistics.median(samples["reference"]),
-        {f: statistics.median(samples[f]) for f in FUNCTIONS},
-        ratios,
-    )
+    return ImportTimes(samples, ratios)
 
 
 # ---------------------------------------------------------------------- artifact sizes
