@@ -20,10 +20,8 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from prediag import service, wiring
-from prediag.models import PreDiagnosis, Status
-from prediag.notifier import Kind
-from prediag.repository import record_from_item
+from prediag import notification, wiring
+from prediag.items import record_from_item
 from prediag.settings import get_settings
 
 logger = Logger()
@@ -53,16 +51,9 @@ def deliver(image: dict[str, Any]) -> str:
     A terminal record tells its outcome; a new record (version 1, only immediate cases pass the
     trigger's filter) is a red flag.
     """
-    record = record_from_item(image)
-    return service.notify(record, kind_of(record), wiring.notifier(), settings.public_base_url)
-
-
-def kind_of(record: PreDiagnosis) -> Kind:
-    if record.status is Status.COMPLETED:
-        return "completed"
-    if record.status is Status.FAILED:
-        return "failed"
-    return "red_flag"
+    return notification.notify(
+        record_from_item(image), wiring.notifier(), wiring.repository(), settings.public_base_url
+    )
 
 
 def handle_record(record: DynamoDBRecord) -> None:

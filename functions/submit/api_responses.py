@@ -1,15 +1,49 @@
-"""The API's error answers, as documented in its OpenAPI document.
+"""Every error answer of the API: rendered here, registered here, documented here.
 
-Every error is `{"message": ..., "errors"?: [{"field", "in", "message", "type"}]}`. A route
-declares the statuses it can answer with `responses={..., **error_responses(401, 403, ...)}`.
+Every error is `{"message": ..., "errors"?: [{"field", "in", "message", "type"}]}` (`ErrorBody`).
+`register(app)` maps each exception, from the edge's refusals to the domain's errors, to its
+answer; a route declares the statuses it can answer with
+`responses={..., **error_responses(401, 403, ...)}`. Answers never repeat a refused value (it
+may be the owner's own words), and every answer carries `SECURITY_HEADERS` (`secured`).
+
+(Not `responses.py`: that name is a package moto depends on, and the local stack runs this code
+in moto's process.)
 """
 
 from __future__ import annotations
 
+import traceback
+from collections.abc import Callable
+from http import HTTPStatus
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import ServiceError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyPersistenceLayerError,
+    IdempotencyValidationError,
+)
+from edge import MAX_BODY_BYTES, MEDIA_TYPE_MESSAGE, Refusal
 from pydantic import BaseModel, ConfigDict, Field
 
-MAX_BODY_BYTES = 64 * 1024
+from prediag.errors import EnqueueError, ForbiddenError, InvalidRequestError, NotFoundError
+from prediag.locks import LockBusy
+from prediag.ops import OpsError
+
+logger = Logger(child=True)
+
+SECURITY_HEADERS = {
+    # medical and personal data: no shared or browser cache may keep an answer
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+}
 
 
 class FieldError(BaseModel):
@@ -50,3 +84,170 @@ def error_responses(*codes: int, **descriptions: str) -> dict[int, OpenAPIRespon
         }
         for code in codes
     }
+
+
+# ---------------------------------------------------------------------- rendering
+def error(
+    status: HTTPStatus,
+    message: str,
+    *errors: FieldError,
+    retry_after: int | None = None,
+) -> Response[Any]:
+    """The one way an error answer is built: an `ErrorBody`, as documented."""
+    body = ErrorBody(message=message, errors=list(errors) or None)
+    headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=body.model_dump(by_alias=True, exclude_none=True),
+        headers=headers,
+    )
+
+
+def field_error(field: str, location: str, message: str, type: str) -> FieldError:
+    return FieldError(field=field, in_=location, message=message, type=type)
+
+
+def _field_errors(exc: RequestValidationError) -> list[FieldError]:
+    """Where and what, never the rejected value."""
+    return [
+        field_error(
+            ".".join(str(p) for p in e["loc"][1:]) or str(e["loc"][0]),
+            str(e["loc"][0]),
+            str(e.get("msg", e["type"])),
+            str(e["type"]),
+        )
+        for e in exc.errors()
+    ]
+
+
+def secured(answer: dict[str, Any]) -> dict[str, Any]:
+    """Add SECURITY_HEADERS to a proxy answer of the resolver (it uses multiValueHeaders)."""
+    multi = answer.get("multiValueHeaders")
+    single = answer.get("headers")
+    for name, value in SECURITY_HEADERS.items():
+        if isinstance(multi, dict):
+            if not any(k.lower() == name.lower() for k in multi):
+                multi[name] = [value]
+        else:
+            if not isinstance(single, dict):
+                single = answer["headers"] = {}
+            if not any(k.lower() == name.lower() for k in single):
+                single[name] = value
+    return answer
+
+
+# ---------------------------------------------------------------------- answers to exceptions
+def refused(exc: Refusal) -> Response[Any]:
+    logger.info("Refused request", extra={"status": int(exc.status), "reason": exc.type})
+    return error(
+        exc.status, exc.message, field_error(exc.field, exc.location, exc.message, exc.type)
+    )
+
+
+def invalid_request(exc: RequestValidationError) -> Response[Any]:
+    errors = _field_errors(exc)
+    fields = ", ".join(sorted({e.field for e in errors}))
+    logger.info(
+        "Invalid request", extra={"invalid": [{"field": e.field, "type": e.type} for e in errors]}
+    )
+    return error(HTTPStatus.UNPROCESSABLE_ENTITY, f"Invalid request: {fields}", *errors)
+
+
+def unsupported_media_type(exc: RequestUnsupportedContentType) -> Response[Any]:
+    return error(
+        HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+        MEDIA_TYPE_MESSAGE,
+        field_error("Content-Type", "header", MEDIA_TYPE_MESSAGE, "media_type"),
+    )
+
+
+def unserviceable(exc: InvalidRequestError) -> Response[Any]:
+    return error(
+        HTTPStatus.UNPROCESSABLE_ENTITY,
+        str(exc),
+        field_error(exc.field, exc.location, str(exc), "value_error"),
+    )
+
+
+def key_reused(exc: IdempotencyValidationError) -> Response[Any]:
+    message = "This Idempotency-Key was already used with another request body"
+    return error(
+        HTTPStatus.UNPROCESSABLE_ENTITY,
+        message,
+        field_error("Idempotency-Key", "header", message, "key_reused"),
+    )
+
+
+def key_in_progress(exc: IdempotencyAlreadyInProgressError) -> Response[Any]:
+    return error(HTTPStatus.CONFLICT, ERROR_TEXT[409], retry_after=1)
+
+
+def idempotency_unavailable(exc: IdempotencyPersistenceLayerError) -> Response[Any]:
+    logger.error("Idempotency store unavailable", extra={"error_type": type(exc).__name__})
+    return error(HTTPStatus.SERVICE_UNAVAILABLE, ERROR_TEXT[503], retry_after=5)
+
+
+def not_found(exc: NotFoundError) -> Response[Any]:
+    return error(HTTPStatus.NOT_FOUND, str(exc))
+
+
+def forbidden(exc: ForbiddenError) -> Response[Any]:
+    return error(HTTPStatus.FORBIDDEN, f"Forbidden: {exc}")
+
+
+def unavailable(exc: EnqueueError) -> Response[Any]:
+    return error(HTTPStatus.SERVICE_UNAVAILABLE, str(exc), retry_after=5)
+
+
+def cannot_operate(exc: OpsError) -> Response[Any]:
+    return error(HTTPStatus.CONFLICT, str(exc))
+
+
+def lane_busy(exc: LockBusy) -> Response[Any]:
+    return error(HTTPStatus.CONFLICT, str(exc), retry_after=5)
+
+
+def service_error(exc: ServiceError) -> Response[Any]:
+    """Powertools' HTTP errors (401 from identity, 403 from the admin routes...)."""
+    return error(HTTPStatus(exc.status_code), str(exc.msg))
+
+
+def unexpected(exc: Exception) -> Response[Any]:
+    # the message of an unexpected error may quote request data: its type and frames only
+    logger.error(
+        "Unexpected %s",
+        type(exc).__name__,
+        extra={"error_type": type(exc).__name__, "frames": traceback.format_tb(exc.__traceback__)},
+    )
+    return error(HTTPStatus.INTERNAL_SERVER_ERROR, "Internal server error")
+
+
+def no_route(exc: Exception) -> Response[Any]:
+    return error(HTTPStatus.NOT_FOUND, "Not found")
+
+
+ANSWERS: dict[type[Exception], Callable[[Any], Response[Any]]] = {
+    Refusal: refused,
+    RequestValidationError: invalid_request,
+    RequestUnsupportedContentType: unsupported_media_type,
+    InvalidRequestError: unserviceable,
+    IdempotencyValidationError: key_reused,
+    IdempotencyAlreadyInProgressError: key_in_progress,
+    IdempotencyPersistenceLayerError: idempotency_unavailable,
+    NotFoundError: not_found,
+    ForbiddenError: forbidden,
+    EnqueueError: unavailable,
+    OpsError: cannot_operate,
+    LockBusy: lane_busy,
+    ServiceError: service_error,
+    Exception: unexpected,
+}
+"""Each exception and its answer (the resolver picks the most specific class)."""
+
+
+def register(app: APIGatewayRestResolver) -> None:
+    """Answer every exception a request can raise, and a request for no route, on `app`."""
+    for exc_class, answer in ANSWERS.items():
+        app.exception_handler(exc_class)(answer)
+    app.not_found(no_route)

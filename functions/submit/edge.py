@@ -1,14 +1,16 @@
-"""The API's edge: what is refused before any parsing, and the headers every answer carries.
+"""The API's edge: what is refused before any parsing.
 
 API Gateway passes bodies of up to 10 MB with any content type. Before the resolver parses
-anything, `refusal(event)` turns away:
+anything, `admit(event)` raises the `Refusal` of:
 
 - a body over `MAX_BODY_BYTES` (413),
 - a body sent with another content type than application/json (415),
 - a body that is not UTF-8, or is not standard JSON: malformed, NaN/Infinity, numbers out of
-  range, duplicate keys, or nested deeper than `MAX_JSON_DEPTH` (400).
+  range, duplicate keys, or nested deeper than `MAX_JSON_DEPTH` (400),
+- a JSON body that is not an object (422).
 
-Each answer names the problem and never echoes the request. Nothing has been stored.
+A refusal names the problem and never echoes the request; nothing has been stored. This module
+only decides: `api_responses` renders the answer, and the resolver adds its CORS headers.
 """
 
 from __future__ import annotations
@@ -18,43 +20,56 @@ import binascii
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
-from api_responses import MAX_BODY_BYTES
-from aws_lambda_powertools.event_handler import CORSConfig
-
+MAX_BODY_BYTES = 64 * 1024
 MAX_JSON_DEPTH = 32
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 JSON_MEDIA_TYPE = "application/json"
-SECURITY_HEADERS = {
-    # medical and personal data: no shared or browser cache may keep an answer
-    "Cache-Control": "no-store",
-    "X-Content-Type-Options": "nosniff",
-}
+MEDIA_TYPE_MESSAGE = "Send the body as application/json (UTF-8)"
 
 
-@dataclass(frozen=True)
-class Refusal:
-    status: HTTPStatus
-    message: str
-    type: str
-    field: str = "body"
-    location: str = "body"
+class Refusal(Exception):
+    """Why a request is turned away before parsing: the status, and the field at fault."""
 
-    def body(self) -> dict[str, Any]:
-        error = {
-            "field": self.field,
-            "in": self.location,
-            "message": self.message,
-            "type": self.type,
-        }
-        return {"message": self.message, "errors": [error]}
+    def __init__(
+        self,
+        status: HTTPStatus,
+        message: str,
+        type: str,
+        *,
+        field: str = "body",
+        location: str = "body",
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type
+        self.field = field
+        self.location = location
 
 
 class _NotStandardJson(ValueError):
     """JSON that Python's parser accepts but RFC 8259 or this API does not."""
+
+
+def admit(event: dict[str, Any]) -> None:
+    """Raise the Refusal of this request, or let it through with its Content-Type in the one
+    form the parser recognises (media types are case-insensitive; the resolver compares them
+    as written)."""
+    refused = refusal(event)
+    if refused is not None:
+        raise refused
+    if not event.get("body") or str(event.get("httpMethod", "")).upper() not in BODY_METHODS:
+        return
+    for field, value in (("headers", JSON_MEDIA_TYPE), ("multiValueHeaders", [JSON_MEDIA_TYPE])):
+        headers = event.get(field)
+        if not isinstance(headers, dict):
+            continue
+        for key in [k for k in headers if str(k).lower() == "content-type"]:
+            del headers[key]
+        headers["content-type"] = value
 
 
 def header(event: Mapping[str, Any], name: str) -> str | None:
@@ -91,7 +106,7 @@ def refusal(event: Mapping[str, Any]) -> Refusal | None:
     if media_type.strip().lower() != JSON_MEDIA_TYPE or charset not in (None, "utf-8"):
         return Refusal(
             HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
-            "Send the body as application/json (UTF-8)",
+            MEDIA_TYPE_MESSAGE,
             "unsupported_media_type",
             field="Content-Type",
             location="header",
@@ -101,21 +116,6 @@ def refusal(event: Mapping[str, Any]) -> Refusal | None:
     except UnicodeDecodeError:
         return Refusal(HTTPStatus.BAD_REQUEST, "The body is not UTF-8 text", "body_encoding")
     return _json_refusal(text)
-
-
-def normalise(event: dict[str, Any]) -> dict[str, Any]:
-    """After `refusal` let a JSON body through: one canonical Content-Type header for the parser
-    (media types are case-insensitive; the resolver compares them as written)."""
-    if not event.get("body") or str(event.get("httpMethod", "")).upper() not in BODY_METHODS:
-        return event
-    for field, value in (("headers", JSON_MEDIA_TYPE), ("multiValueHeaders", [JSON_MEDIA_TYPE])):
-        headers = event.get(field)
-        if not isinstance(headers, dict):
-            continue
-        for key in [k for k in headers if str(k).lower() == "content-type"]:
-            del headers[key]
-        headers["content-type"] = value
-    return event
 
 
 def _charset(params: str) -> str | None:
@@ -196,35 +196,3 @@ def depth(document: Any) -> int:
         deepest = max(deepest, level + 1)
         stack.extend((child, level + 1) for child in children)
     return deepest
-
-
-def response(refused: Refusal, event: Mapping[str, Any], cors: CORSConfig | None) -> dict[str, Any]:
-    """The API Gateway proxy answer for a refusal, with the CORS headers the resolver would add."""
-    headers = {"Content-Type": JSON_MEDIA_TYPE, **SECURITY_HEADERS}
-    origin = header(event, "origin")
-    if cors is not None and origin:
-        allowed = cors.allowed_origin(origin)
-        if allowed is not None:
-            headers.update(cors.to_dict(allowed))
-    return {
-        "statusCode": int(refused.status),
-        "headers": headers,
-        "body": json.dumps(refused.body()),
-        "isBase64Encoded": False,
-    }
-
-
-def with_security_headers(answer: dict[str, Any]) -> dict[str, Any]:
-    """Add SECURITY_HEADERS to a proxy answer the resolver built (it uses multiValueHeaders)."""
-    multi = answer.get("multiValueHeaders")
-    single = answer.get("headers")
-    for name, value in SECURITY_HEADERS.items():
-        if isinstance(multi, dict):
-            if not any(k.lower() == name.lower() for k in multi):
-                multi[name] = [value]
-        else:
-            if not isinstance(single, dict):
-                single = answer["headers"] = {}
-            if not any(k.lower() == name.lower() for k in single):
-                single[name] = value
-    return answer

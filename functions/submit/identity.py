@@ -1,16 +1,18 @@
 """Who is calling: the Cognito claims API Gateway's authorizer put in the request context."""
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.event_handler.exceptions import UnauthorizedError
 
-from prediag.service import Caller
+from prediag.access import Caller
 
 
-def current_caller(app: APIGatewayRestResolver) -> Caller:
-    """The caller of the request `app` is resolving; 401 when there are no claims."""
-    claims = (app.current_event.request_context.authorizer.raw_event or {}).get("claims") or {}
+def caller_of(event: Mapping[str, Any]) -> Caller:
+    """The caller of this API Gateway (REST) event; 401 when there are no claims."""
+    authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
+    claims = authorizer.get("claims") or {}
     user_id = claims.get("sub")
     if not user_id:
         raise UnauthorizedError("Unauthorized")

@@ -4,7 +4,7 @@
 
 (`make bench` runs the whole suite, `python -m tests.bench`, of which the ensemble is one row.)
 
-1. Three fake providers (127.0.0.1) answer after the same latency L; `analyse_case` runs them
+1. Three fake providers (127.0.0.1) answer after the same latency L; `analyze_case` runs them
    through the real SDK clients. The wall time is printed as a ratio to L: ~1 means the
    providers overlap; calling them one after the other (printed as the sequential baseline,
    measured the same way, one provider per call) is ~3.
@@ -71,14 +71,14 @@ def measure_ensemble(
 ) -> dict[float, tuple[list[float], list[float]]]:
     """Per latency L: the ensemble's wall times (three providers in parallel) and the
     sequential baseline's (one provider per call, one after the other), clients warm."""
-    from prediag.ai import AiSettings, analyse_case
+    from prediag.ai import AiSettings, analyze_case
 
     request, triage = _case()
     settings = AiSettings(max_retries=0)
     singles = [settings.model_copy(update={"providers": (name,)}) for name in settings.providers]
 
     def run(which: AiSettings) -> None:
-        analyse_case(request, triage, remaining_ms=60_000, settings=which)  # type: ignore[arg-type]
+        analyze_case(request, triage, remaining_ms=60_000, settings=which)  # type: ignore[arg-type]
 
     saved = dict(os.environ)
     results: dict[float, tuple[list[float], list[float]]] = {}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from prediag import ops
+from prediag.items import record_from_item
 from prediag.models import PreDiagnosis, Status
-from prediag.repository import record_from_item
 from tests.e2e.conftest import PREDIAG, REAL_TEMPLATE, _start, stop_stack_now, wait_for
 from tests.fakes import Behaviour, FakeSet, start_fakes
 
@@ -136,7 +137,9 @@ def _stats(stack: RunningStack) -> dict[str, Any]:
 def _quick_stats(stack: RunningStack) -> dict[str, Any]:
     """The same statistics, computed in this process (for polling loops)."""
     topology = ops.Topology.from_outputs(stack.outputs)
-    return ops.queue_stats(topology, stack.aws("sqs"), stack.aws("dynamodb")).dump()
+    return ops.queue_stats(
+        ops.Adapters.bind(topology, stack.aws("sqs"), stack.aws("dynamodb"))
+    ).dump()
 
 
 def _lane(stats: dict[str, Any], lane: str) -> dict[str, Any]:
@@ -154,7 +157,7 @@ def _log_records(stack: RunningStack, job_id: str) -> list[dict[str, Any]]:
             record = json.loads(line.removeprefix("[analyze] "))
         except ValueError:
             continue
-        if record.get("job_id") == job_id:
+        if record.get("pre_diagnosis_id") == job_id:
             found.append(record)
     return found
 
@@ -203,15 +206,15 @@ def test_a_job_failing_twice_is_retried_after_2_then_4_seconds_and_completes_on_
 
     def logged_completion() -> list[dict[str, Any]]:
         found = _log_records(stack, job)
-        return found if any(r["message"].startswith("Successfully") for r in found) else []
+        return found if any(r["message"].startswith("Completed") for r in found) else []
 
     logs = wait_for(logged_completion, 5)
     messages = [(r["level"], r["message"]) for r in logs]
     for n in (1, 2, 3):
-        assert ("INFO", f"Starting job {job} (attempt {n}/3)") in messages
-    failures = [r for r in logs if r["message"].startswith(f"Job {job} failed: ")]
+        assert ("INFO", f"Starting the analysis of {job} (attempt {n}/3)") in messages
+    failures = [r for r in logs if r["message"].startswith(f"The analysis of {job} failed: ")]
     assert [(r["level"], r["attempt"]) for r in failures] == [("WARNING", 1), ("WARNING", 2)]
-    assert ("INFO", f"Successfully completed job {job}") in messages
+    assert ("INFO", f"Completed the analysis of {job}") in messages
     assert all(r["service"] == "prediag" and "timestamp" in r for r in logs)
 
 
@@ -247,6 +250,66 @@ def test_a_job_that_always_fails_ends_failed_in_the_dlq_the_vet_is_told_and_redr
     assert _lane(_stats(stack), "normal")["dead"] == 0
     notes = wait_for(lambda: len(_notes(stack, inbox, job, seen)) >= 2 and seen, 10)
     assert [n["kind"] for n in notes if n.get("id") == job] == ["failed", "completed"]
+
+
+def test_concurrent_redrives_through_the_cli_and_the_api_analyse_once_and_answer_no_5xx(
+    stack: RunningStack, fakes: FakeSet
+) -> None:
+    fakes.bedrock.set_default(FAULT)
+    job = _submit(stack)
+    _until_status(stack, job, Status.FAILED, 25)
+    wait_for(lambda: _record(stack, job).dead_lettered, 10)
+    fakes.bedrock.set_default(Behaviour("ok"))
+    admin = stack.token("admin-races@example.com", groups=["admins"])
+    each = 6
+    start = threading.Barrier(2 * each)
+
+    def via_api(_: int) -> Any:
+        with stack.http() as http:
+            start.wait()
+            return http.post(
+                "/admin/redrive", json={"ids": [job]}, headers={"Authorization": admin}
+            )
+
+    def via_cli(_: int) -> subprocess.CompletedProcess[str]:
+        start.wait()
+        return _prediag(stack, "redrive", "--id", job, "--json")
+
+    with ThreadPoolExecutor(2 * each) as pool:
+        api_calls = [pool.submit(via_api, i) for i in range(each)]
+        cli_calls = [pool.submit(via_cli, i) for i in range(each)]
+        answers = [f.result() for f in api_calls]
+        runs = [f.result() for f in cli_calls]
+
+    assert [a.status_code for a in answers] == [200] * each, [a.text for a in answers]
+    assert all(r.returncode in (0, 1) for r in runs), [r.stderr for r in runs]
+    reports = [a.json() for a in answers] + [json.loads(r.stdout) for r in runs]
+    actions = [item["action"] for report in reports for item in report["items"]]
+    assert sorted(actions) == ["redriven"] + ["skipped"] * (2 * each - 1)
+    _until_status(stack, job, Status.COMPLETED, 20)
+    record = _record(stack, job)
+    assert record.redrives == 1
+    assert [a.outcome for a in record.attempts] == ["failed"] * 3 + ["succeeded"]
+    wait_for(lambda: _lane(_quick_stats(stack), "normal")["dead"] == 0, 10)
+
+
+def test_a_redrive_right_after_the_failure_leaves_no_stray_letter_and_logs_no_error(
+    stack: RunningStack, fakes: FakeSet
+) -> None:
+    fakes.bedrock.set_default(FAULT)
+    job = _submit(stack)
+    _until_status(stack, job, Status.FAILED, 25)
+    fakes.bedrock.set_default(Behaviour("ok"))
+
+    def redriven() -> bool:  # at once, and again until the record may be redriven
+        result = _prediag(stack, "redrive", "--id", job, "--json")
+        return [i["action"] for i in json.loads(result.stdout)["items"]] == ["redriven"]
+
+    wait_for(redriven, 15, interval=0.05)
+    _until_status(stack, job, Status.COMPLETED, 20)
+    time.sleep(1.0)  # a stray letter or error would show within the poller's next rounds
+    assert _lane(_quick_stats(stack), "normal")["dead"] == 0
+    assert [r for r in _log_records(stack, job) if r["level"] == "ERROR"] == []
 
 
 def test_a_redelivered_finished_message_changes_nothing_and_notifies_nothing(

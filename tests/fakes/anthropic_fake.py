@@ -34,6 +34,9 @@ def _tool_name(body: dict[str, Any]) -> str:
 class FakeAnthropic(FakeProviderServer):
     name = "anthropic"
 
+    def user_text(self, request: RecordedRequest) -> str:
+        return str((request.body or {})["messages"][-1]["content"])
+
     def matches(self, path: str) -> bool:
         return path.split("?")[0].rstrip("/") == "/v1/messages"
 
@@ -85,8 +88,11 @@ class FakeAnthropic(FakeProviderServer):
             "unauthorized": 401,
             "forbidden": 403,
             "bad_request": 400,
+            "echo_bad_request": 400,
         }.get(behaviour.kind, behaviour.status)
         err_type, message = _ERRORS.get(status, ("api_error", "Internal server error"))
+        if behaviour.kind == "echo_bad_request":
+            message = self.quoted(request)
         headers = {"request-id": "req_" + secrets.token_hex(8)}
         if status == 429:
             headers["retry-after"] = f"{behaviour.retry_after_s:g}"

@@ -36,6 +36,9 @@ def _tool_name(body: dict[str, Any]) -> str:
 class FakeBedrock(FakeProviderServer):
     name = "bedrock"
 
+    def user_text(self, request: RecordedRequest) -> str:
+        return str((request.body or {})["messages"][-1]["content"][0]["text"])
+
     def matches(self, path: str) -> bool:
         return bool(_PATH.match(path.split("?")[0]))
 
@@ -91,8 +94,11 @@ class FakeBedrock(FakeProviderServer):
             "unauthorized": 403,
             "forbidden": 403,
             "bad_request": 400,
+            "echo_bad_request": 400,
         }.get(behaviour.kind, behaviour.status)
         code, message = _ERRORS.get(status, ("InternalServerException", "Internal error."))
+        if behaviour.kind == "echo_bad_request":
+            message = self.quoted(request)
         headers = self._headers()
         headers["x-amzn-ErrorType"] = f"{code}:http://internal.amazon.com/coral/com.amazon.bedrock/"
         if status == 429:

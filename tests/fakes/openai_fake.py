@@ -14,7 +14,7 @@ from tests.fakes.server import Behaviour, FakeProviderServer, RecordedRequest, R
 
 _ERRORS: dict[int, tuple[str, str | None, str]] = {
     400: ("invalid_request_error", None, "Invalid schema for response_format 'ModelAssessment'."),
-    401: ("invalid_request_error", "invalid_api_key", "Incorrect API key provided: sk-fake***."),
+    401: ("invalid_request_error", "invalid_api_key", "Incorrect API key provided: {key}."),
     403: (
         "invalid_request_error",
         "unsupported_country_region_territory",
@@ -28,8 +28,16 @@ _ERRORS: dict[int, tuple[str, str | None, str]] = {
 }
 
 
+def _masked(authorization: str) -> str:
+    key = authorization.removeprefix("Bearer ").strip()
+    return key[:8] + "*" * max(len(key) - 12, 0) + key[-4:] if len(key) > 12 else "***"
+
+
 class FakeOpenAI(FakeProviderServer):
     name = "openai"
+
+    def user_text(self, request: RecordedRequest) -> str:
+        return str((request.body or {})["messages"][-1]["content"])
 
     def matches(self, path: str) -> bool:
         return path.split("?")[0].rstrip("/") in ("/v1/chat/completions", "/chat/completions")
@@ -90,11 +98,16 @@ class FakeOpenAI(FakeProviderServer):
             "unauthorized": 401,
             "forbidden": 403,
             "bad_request": 400,
+            "echo_bad_request": 400,
         }.get(behaviour.kind, behaviour.status)
         err_type, code, message = _ERRORS.get(
             status,
             ("server_error", None, "The server had an error while processing your request."),
         )
+        if status == 401:  # the real API quotes the key it refused, masked in the middle
+            message = message.format(key=_masked(request.header("authorization") or ""))
+        if behaviour.kind == "echo_bad_request":
+            message = self.quoted(request)
         headers = {"x-request-id": "req_" + secrets.token_hex(8)}
         if status == 429:
             headers["retry-after"] = f"{behaviour.retry_after_s:g}"

@@ -38,6 +38,7 @@ Kind = Literal[
     "unauthorized",
     "forbidden",
     "bad_request",
+    "echo_bad_request",
     "trickle",
 ]
 KINDS: tuple[str, ...] = Kind.__args__  # type: ignore[attr-defined]
@@ -54,8 +55,10 @@ class Behaviour:
     (`status`, 500 by default), hang (no answer: the connection is closed after `delay_s`),
     refusal, invalid_schema (valid JSON, invalid assessment), malformed_json, obey_steering
     (answers non_urgent, as a model that follows the owner's embedded instructions),
-    unauthorized (401; 403 on Bedrock), forbidden (403), bad_request (400), trickle (the
-    scenario's answer sent a few bytes at a time over `delay_s`, so no single read times out).
+    unauthorized (401; 403 on Bedrock), forbidden (403), bad_request (400), echo_bad_request
+    (400 whose message quotes the request's user message, as some APIs quote what they refuse),
+    trickle (the scenario's answer sent a few bytes at a time over `delay_s`, so no single read
+    times out).
     delay_s: wait before answering (for hang: before closing; for trickle: the sending time).
     """
 
@@ -310,6 +313,18 @@ class FakeProviderServer:
 
     def error(self, behaviour: Behaviour, request: RecordedRequest) -> Reply:
         raise NotImplementedError
+
+    def user_text(self, request: RecordedRequest) -> str:
+        """The user message of a request (the case text), in this API's request shape."""
+        raise NotImplementedError
+
+    def quoted(self, request: RecordedRequest) -> str:
+        """An error message quoting the request's user message (for echo_bad_request)."""
+        try:
+            text = self.user_text(request)
+        except (KeyError, IndexError, TypeError):
+            text = ""
+        return f"Invalid request: the message could not be processed: {text}"
 
     # ------------------------------------------------------------ helpers
     @staticmethod

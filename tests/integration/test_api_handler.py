@@ -7,7 +7,7 @@ import json
 import boto3
 import pytest
 
-from prediag import wiring
+from prediag import submission, wiring
 from prediag.models import Status
 from tests.integration.support import OWNER, api_event, header, request_body
 
@@ -26,7 +26,7 @@ def test_post_stores_a_pending_record_and_queues_its_ids_on_the_normal_lane(invo
     assert record.user_id == OWNER
     messages = queues.receive("NormalQueueUrl")
     assert [json.loads(m["Body"]) for m in messages] == [
-        {"preDiagnosisId": body["id"], "userId": OWNER, "petId": "pet-42"}
+        {"preDiagnosisId": body["id"], "userId": OWNER, "petId": "pet-42", "dispatch": 0}
     ]
 
 
@@ -103,7 +103,7 @@ def test_request_without_identity_claims_is_401(invoke):
     assert res["statusCode"] == 401
 
 
-def test_queue_failure_after_the_write_is_503_and_the_record_does_not_stay_pending(
+def test_queue_failure_after_the_write_is_503_and_the_record_is_refused_not_pending(
     invoke, stack, monkeypatch
 ):
     table = boto3.client("dynamodb")
@@ -118,5 +118,5 @@ def test_queue_failure_after_the_write_is_503_and_the_record_does_not_stay_pendi
     assert header(res, "Retry-After") == "5"
     new = [i for i in table.scan(TableName=name)["Items"] if i["id"]["S"] not in before]
     assert [(i["status"]["S"], i["failureReason"]["S"]) for i in new] == [
-        ("failed", "could not be queued; the submission was refused")
+        ("refused", submission.REFUSED_REASON)
     ]

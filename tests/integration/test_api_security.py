@@ -15,7 +15,10 @@ import pytest
 from aws_lambda_powertools import Logger
 
 from prediag import wiring
-from prediag.repository import encode_cursor
+from prediag.items import encode_cursor
+from prediag.locks import DynamoLock
+from prediag.models import Status
+from prediag.ops import deadletters
 from tests.integration.support import Lambda, api_event, header, request_body
 
 CLINIC = "clinic-lyon-01"
@@ -147,6 +150,84 @@ def test_admin_routes_are_403_for_anyone_outside_the_admins_group(api, method, p
 def test_admin_routes_answer_an_admin(api):
     response = call(api, "GET", "/admin/queues", **ADMIN)
     assert response["statusCode"] == 200
+
+
+def test_a_dry_run_redrive_reports_each_record_and_changes_nothing(api, stack):
+    failed = _failed_record(api)
+
+    response = call(api, "POST", "/admin/redrive", body={"ids": [failed, "no-such-record"],
+                    "dryRun": True}, **ADMIN)  # fmt: skip
+
+    assert response["statusCode"] == 200
+    report = body_of(response)
+    assert report["dryRun"] is True
+    assert [(i["id"], i["action"]) for i in report["items"]] == [
+        (failed, "would_redrive"),
+        ("no-such-record", "skipped"),
+    ]
+    assert report["items"][1]["reason"] == "no such record"
+    assert report["letters"] == []
+    record = wiring.repository().get(failed)
+    assert record is not None and record.status.value == "failed"
+
+
+def test_a_redrive_while_another_operation_holds_the_lane_still_redrives_and_defers_the_sweep(
+    api, stack, monkeypatch
+):
+    failed = _failed_record(api)
+    monkeypatch.setattr(deadletters, "LEASE_WAIT_SECONDS", 0.2)
+    lock = DynamoLock(stack.outputs["IdempotencyTableName"])
+
+    with lock.hold("dlq#normal", lease_seconds=60, wait_seconds=0):
+        response = call(api, "POST", "/admin/redrive", body={"ids": [failed]}, **ADMIN)
+
+    assert response["statusCode"] == 200, response["body"]
+    report = body_of(response)
+    assert [(i["id"], i["action"]) for i in report["items"]] == [(failed, "redriven")]
+    assert "busy" in report["sweepDeferred"]
+    assert wiring.repository().get(failed).status is Status.PENDING
+
+
+def test_a_redrive_that_must_read_a_held_dead_letter_queue_is_a_409_with_retry_after(
+    api, stack, monkeypatch
+):
+    pending = submit(api, new_owner())  # a pending record: is its job in the DLQ? (a sweep)
+    monkeypatch.setattr(deadletters, "LEASE_WAIT_SECONDS", 0.2)
+    lock = DynamoLock(stack.outputs["IdempotencyTableName"])
+
+    with lock.hold("dlq#normal", lease_seconds=60, wait_seconds=0):
+        response = call(api, "POST", "/admin/redrive", body={"ids": [pending]}, **ADMIN)
+
+    assert response["statusCode"] == 409
+    assert header(response, "Retry-After") == "5"
+    assert "busy" in body_of(response)["message"]
+
+
+@pytest.mark.parametrize("path", ["/admin/pause", "/admin/resume"])
+def test_pause_and_resume_take_no_body_or_a_lanes_object_but_not_null(api, path):
+    # the test stack's Lambda API knows no trigger of the analyze function: a 409 says the
+    # request was understood and the operation is not possible
+    absent = call(api, "POST", path, **ADMIN)
+    lanes = call(api, "POST", path, body={"lanes": ["urgent"]}, **ADMIN)
+    null = call(api, "POST", path, raw="null", **ADMIN)
+    unknown = call(api, "POST", path, body={"lanes": ["vip"]}, **ADMIN)
+
+    assert (absent["statusCode"], lanes["statusCode"]) == (409, 409)
+    assert "trigger" in body_of(absent)["message"]
+    assert (null["statusCode"], body_of(null)["errors"][0]["type"]) == (422, "body_not_object")
+    assert (unknown["statusCode"], body_of(unknown)["errors"][0]["field"]) == (422, "lanes.0")
+
+
+def _failed_record(api: Lambda) -> str:
+    """A failed record whose job is in the dead-letter queue (a copy of a new submission)."""
+    repo = wiring.repository()
+    submitted = repo.get(submit(api, new_owner()))
+    assert submitted is not None
+    failed = submitted.model_copy(
+        update={"id": str(uuid.uuid4()), "status": Status.FAILED, "dead_lettered": True}
+    )
+    repo.create(failed)
+    return failed.id
 
 
 # ---------------------------------------------------------------------- listing
@@ -646,6 +727,20 @@ def test_cors_headers_go_to_the_allowed_origin_only(api, stack):
     assert header(foreign, "Access-Control-Allow-Origin") is None
 
 
+def test_a_preflight_is_answered_with_the_cors_headers_and_no_body(api, stack):
+    allowed = stack.parameters["CorsAllowedOrigin"]
+
+    asking = {"Origin": allowed, "Access-Control-Request-Method": "POST"}
+
+    preflight = call(api, "OPTIONS", "/pre-diagnoses", user=None, headers=asking)
+
+    assert (preflight["statusCode"], preflight["body"]) == (204, "")
+    assert header(preflight, "Access-Control-Allow-Origin") == allowed
+    assert "Idempotency-Key" in (header(preflight, "Access-Control-Allow-Headers") or "")
+    assert "POST" in (header(preflight, "Access-Control-Allow-Methods") or "")
+    assert header(preflight, "Cache-Control") == "no-store"
+
+
 # ---------------------------------------------------------------------- documentation
 def test_swagger_ui_is_served_to_a_signed_in_caller(api):
     page = call(api, "GET", "/swagger", user=new_owner())
@@ -654,3 +749,13 @@ def test_swagger_ui_is_served_to_a_signed_in_caller(api):
     assert page["statusCode"] == 200
     assert "swagger-ui" in page["body"].lower()
     assert "/pre-diagnoses" in body_of(spec)["paths"]
+
+
+def test_an_unknown_query_parameter_is_a_422_naming_it(api):
+    response = call(api, "GET", "/pre-diagnoses", query={"clinicID": "clinic-lyon-01"}, **ADMIN)
+
+    assert response["statusCode"] == 422
+    errors = body_of(response)["errors"]
+    assert [(e["field"], e["in"], e["type"]) for e in errors] == [
+        ("clinicID", "query", "extra_forbidden")
+    ]

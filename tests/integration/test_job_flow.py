@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import timedelta
 
 from prediag import wiring
+from prediag.analysis import STRANDED_REASON
 from prediag.models import Attempt, Status, utcnow
 from tests.integration.support import api_event, request_body
 
@@ -124,26 +126,24 @@ def test_the_last_failed_attempt_marks_the_record_failed_and_sends_it_to_the_dlq
     _break_ai(monkeypatch)
     monkeypatch.setenv("BACKOFF_BASE_SECONDS", "0")
     wiring.reset()
+    results = []
     for attempt in (1, 2, 3):
         batch = queues.receive("NormalQueueUrl", wait=2)
         assert batch[0]["Attributes"]["ApproximateReceiveCount"] == str(attempt)
-        invoke("analyze")(queues.event("NormalQueueUrl", batch))
-    after_last = wiring.repository().get(job)
+        results.append(invoke("analyze")(queues.event("NormalQueueUrl", batch)))
 
-    # one more delivery, with no analysis: the record is already failed, the message moves on
-    batch = queues.receive("NormalQueueUrl", wait=2)
-    assert batch[0]["Attributes"]["ApproximateReceiveCount"] == "4"
-    result = invoke("analyze")(queues.event("NormalQueueUrl", batch))
-    assert result == {"batchItemFailures": [{"itemIdentifier": batch[0]["MessageId"]}]}
-    assert wiring.repository().get(job) == after_last
-
-    assert queues.receive("NormalQueueUrl", wait=1) == []  # the redrive policy moved it
+    # attempts 1 and 2 are retried; the last one's write makes the record failed, and the winner
+    # of that write sends the job to the dead-letter queue itself and deletes it from the lane
+    assert results[-1] == {"batchItemFailures": []}
+    assert queues.receive("NormalQueueUrl", wait=1) == []
     dead = queues.receive("NormalDlqUrl", wait=2)
     assert [json.loads(m["Body"])["preDiagnosisId"] for m in dead] == [job]
     record = wiring.repository().get(job)
     assert record is not None and record.status is Status.FAILED
     assert [a.number for a in record.attempts] == [1, 2, 3]
     assert record.failure_reason
+    assert record.dead_lettered
+    assert json.loads(dead[0]["Body"])["dispatch"] == record.redrives == 0
 
     invoke("notify")({"Records": stream.passing_filter(stream.read())})
     notes = vet_inbox.messages()
@@ -166,9 +166,12 @@ def test_a_last_attempt_that_crashed_is_failed_by_the_next_delivery_and_the_vet_
 ):
     job = _submit(invoke)
     url = queues.url("NormalQueueUrl")
+    long_ago = utcnow() - timedelta(hours=1)  # older than the function's timeout: dead
     for attempt in (1, 2, 3):  # three attempts that each died without a word (crash, timeout)
         batch = queues.receive("NormalQueueUrl", wait=2)
-        wiring.repository().start_attempt(job, Attempt(number=attempt, started_at=utcnow()))
+        wiring.repository().start_attempt(
+            job, Attempt(number=attempt, started_at=long_ago), dispatch=0, stale_before=utcnow()
+        )
         queues.sqs.change_message_visibility(
             QueueUrl=url, ReceiptHandle=batch[0]["ReceiptHandle"], VisibilityTimeout=0
         )
@@ -180,11 +183,11 @@ def test_a_last_attempt_that_crashed_is_failed_by_the_next_delivery_and_the_vet_
     assert batch[0]["Attributes"]["ApproximateReceiveCount"] == "4"
     result = invoke("analyze")(queues.event("NormalQueueUrl", batch))
 
-    assert result == {"batchItemFailures": [{"itemIdentifier": batch[0]["MessageId"]}]}
+    assert result == {"batchItemFailures": []}
     record = wiring.repository().get(job)
     assert record is not None
     assert record.status is Status.FAILED
-    assert record.failure_reason == "the last attempt did not finish (crash or timeout)"
+    assert record.failure_reason == STRANDED_REASON
     assert [(a.number, a.outcome) for a in record.attempts] == [
         (1, "running"),
         (2, "running"),

@@ -3,7 +3,6 @@ notification, and analyze's idempotency (the real OpenAI SDK against the fake se
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import secrets
@@ -18,8 +17,9 @@ import boto3
 import pytest
 
 from prediag import ops, wiring
-from prediag.models import Lane, Status, utcnow
-from prediag.service import JobPolicy
+from prediag.analysis import STRANDED_REASON, JobPolicy
+from prediag.models import Attempt, Lane, Status, utcnow
+from prediag.queue import LaneQueues
 from prediag_tools.local import Provisioned, provision
 from tests.conftest import REGION, TEMPLATE
 from tests.fakes import FAKE_OPENAI_KEY, Behaviour, FakeSet, start_fakes
@@ -58,13 +58,12 @@ def _topology(stack: Provisioned) -> ops.Topology:
     return ops.Topology.from_outputs(stack.outputs)
 
 
+def _adapters(stack: Provisioned) -> ops.Adapters:
+    return ops.Adapters.bind(_topology(stack), boto3.client("sqs"), boto3.client("dynamodb"))
+
+
 def _stats(stack: Provisioned, backoff_base: int = 2) -> ops.QueueStats:
-    return ops.queue_stats(
-        _topology(stack),
-        boto3.client("sqs"),
-        boto3.client("dynamodb"),
-        policy=JobPolicy(backoff_base_seconds=backoff_base),
-    )
+    return ops.queue_stats(_adapters(stack), policy=JobPolicy(backoff_base_seconds=backoff_base))
 
 
 def _submit(invoke, name: str = "request-normal.json") -> str:
@@ -90,17 +89,17 @@ def _mend_ai(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _dead_letter(invoke, queues, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A normal case that failed its three attempts: record `failed`, message in the DLQ."""
+    """A normal case that failed its three attempts: record `failed`, its job in the DLQ."""
     job = _submit(invoke)
     _break_ai(monkeypatch)
     analyze = invoke("analyze")
-    for _ in range(4):  # three attempts, then the delivery that passes it on
+    for _ in range(3):  # the third attempt's failure sends it to the DLQ itself
         batch = queues.receive("NormalQueueUrl", wait=2, max_messages=1)
         analyze(queues.event("NormalQueueUrl", batch))
-    assert queues.receive("NormalQueueUrl", wait=0) == []  # this receive moved it to the DLQ
+    assert queues.receive("NormalQueueUrl", wait=0) == []
     _mend_ai(monkeypatch)
     record = wiring.repository().get(job)
-    assert record is not None and record.status is Status.FAILED
+    assert record is not None and record.status is Status.FAILED and record.dead_lettered
     return job
 
 
@@ -201,13 +200,10 @@ def test_redrive_all_reopens_failed_records_keeping_their_history_and_they_compl
     first, second = (_dead_letter(invoke, queues, monkeypatch) for _ in range(2))
     assert _dlq_ids(queues) == sorted([first, second])
 
-    report = ops.redrive(_topology(stack), boto3.client("sqs"), wiring.repository())
+    report = ops.redrive(_adapters(stack))
 
     assert sorted(report.redriven) == sorted([first, second])
-    normal = next(lane for lane in report.lanes if lane.lane is Lane.NORMAL)
-    # moto has no StartMessageMoveTask: the receive-send-delete fallback moved them
-    assert normal.method == "receive_send_delete"
-    assert normal.note and "not supported" in normal.note
+    assert sorted(i.id for i in report.letters if i.action == "removed") == sorted([first, second])
     assert _dlq_ids(queues) == []
     for job in (first, second):
         record = wiring.repository().get(job)
@@ -231,12 +227,12 @@ def test_redrive_of_selected_ids_moves_only_those_and_a_dry_run_changes_nothing(
 ):
     chosen, left = (_dead_letter(invoke, queues, monkeypatch) for _ in range(2))
 
-    dry = ops.redrive(_topology(stack), boto3.client("sqs"), wiring.repository(), dry_run=True)
+    dry = ops.redrive(_adapters(stack), dry_run=True)
     assert sorted(dry.would_redrive) == sorted([chosen, left]) and dry.redriven == []
     assert _dlq_ids(queues) == sorted([chosen, left])
     assert wiring.repository().get(chosen).status is Status.FAILED
 
-    report = ops.redrive(_topology(stack), boto3.client("sqs"), wiring.repository(), ids=[chosen])
+    report = ops.redrive(_adapters(stack), ids=[chosen])
 
     assert report.redriven == [chosen]
     assert _dlq_ids(queues) == [left]
@@ -252,7 +248,7 @@ def test_redrive_by_id_of_a_failed_record_without_dead_letter_sends_a_new_messag
     job = _dead_letter(invoke, queues, monkeypatch)
     queues.sqs.purge_queue(QueueUrl=queues.url("NormalDlqUrl"))  # e.g. past the DLQ retention
 
-    report = ops.redrive(_topology(stack), boto3.client("sqs"), wiring.repository(), ids=[job])
+    report = ops.redrive(_adapters(stack), ids=[job])
 
     assert report.redriven == [job]
     batch = queues.receive("NormalQueueUrl", wait=2)
@@ -261,19 +257,17 @@ def test_redrive_by_id_of_a_failed_record_without_dead_letter_sends_a_new_messag
     assert wiring.repository().get(job).status is Status.COMPLETED
 
 
-def test_redrive_leaves_dead_letters_of_records_that_are_not_failed(stack, invoke, queues):
+def test_redrive_of_a_completed_record_is_skipped_and_sends_nothing(stack, invoke, queues):
     done = _submit(invoke)
     invoke("analyze")(queues.event("NormalQueueUrl", queues.receive("NormalQueueUrl")))
-    body = json.dumps({"preDiagnosisId": done, "userId": "u", "petId": "p"})
-    queues.sqs.send_message(QueueUrl=queues.url("NormalDlqUrl"), MessageBody=body)
 
-    report = ops.redrive(_topology(stack), boto3.client("sqs"), wiring.repository())
+    report = ops.redrive(_adapters(stack), ids=[done, "no-such-record"])
 
     assert report.redriven == []
     assert [(i.id, i.action, i.reason) for i in report.items] == [
-        (done, "skipped", "the record is completed")
+        (done, "skipped", "the record is completed"),
+        ("no-such-record", "skipped", "no such record"),
     ]
-    assert _dlq_ids(queues) == [done]
     assert queues.receive("NormalQueueUrl", wait=0) == []
 
 
@@ -283,25 +277,26 @@ def test_redrive_treats_a_record_stranded_in_processing_as_failed(stack, invoke,
     job = _submit(invoke)
     batch = queues.receive("NormalQueueUrl")
     long_ago = utcnow() - timedelta(minutes=20)
-    from prediag.models import Attempt
-
-    wiring.repository().start_attempt(job, Attempt(number=3, started_at=long_ago))
+    wiring.repository().start_attempt(
+        job, Attempt(number=3, started_at=long_ago), dispatch=0, stale_before=utcnow()
+    )
     queues.sqs.send_message(QueueUrl=queues.url("NormalDlqUrl"), MessageBody=batch[0]["Body"])
     queues.sqs.delete_message(
         QueueUrl=queues.url("NormalQueueUrl"), ReceiptHandle=batch[0]["ReceiptHandle"]
     )
 
-    report = ops.redrive(_topology(stack), boto3.client("sqs"), wiring.repository())
+    report = ops.redrive(_adapters(stack), ids=[job])
 
     assert report.redriven == [job]
     record = wiring.repository().get(job)
-    assert record is not None and record.status is Status.PENDING
+    assert record is not None and (record.status, record.redrives) == (Status.PENDING, 1)
     assert [(a.number, a.outcome) for a in record.attempts] == [(3, "failed")]
-    assert record.attempts[0].error == ops.STRANDED_REASON
+    assert record.attempts[0].error == STRANDED_REASON
+    assert _dlq_ids(queues) == []  # its old letter is obsolete, and swept
 
 
 # ---------------------------------------------------------------------- clean
-def test_clean_removes_expired_idempotency_records_and_stale_dead_letters_only(
+def test_clean_removes_stale_dead_letters_only_and_never_a_record(
     stack, invoke, queues, monkeypatch
 ):
     failed = _dead_letter(invoke, queues, monkeypatch)
@@ -311,38 +306,25 @@ def test_clean_removes_expired_idempotency_records_and_stale_dead_letters_only(
     for body in (
         json.dumps({"preDiagnosisId": done, "userId": "u", "petId": "p"}),
         json.dumps({"preDiagnosisId": "no-such-record", "userId": "u", "petId": "p"}),
+        json.dumps({"preDiagnosisId": failed, "userId": "u", "petId": "p"}),  # a second letter
         "not a job",
     ):
         queues.sqs.send_message(QueueUrl=dlq, MessageBody=body)
-    ddb = boto3.client("dynamodb")
-    table = str(stack.outputs["IdempotencyTableName"])
-    now = int(time.time())
-    ddb.put_item(
-        TableName=table,
-        Item={"id": {"S": "test#expired"}, "expiration": {"N": str(now - 60)},
-              "status": {"S": "COMPLETED"}},
-    )  # fmt: skip
-    ddb.put_item(
-        TableName=table,
-        Item={"id": {"S": "test#live"}, "expiration": {"N": str(now + 3600)},
-              "status": {"S": "COMPLETED"}},
-    )  # fmt: skip
-    topology, sqs, repo = _topology(stack), boto3.client("sqs"), wiring.repository()
 
-    dry = ops.clean(topology, sqs, ddb, repo, dry_run=True)
-    assert len(_dlq_ids(queues)) == 4
-    assert ddb.get_item(TableName=table, Key={"id": {"S": "test#expired"}}).get("Item")
+    dry = ops.clean(_adapters(stack), dry_run=True)
+    assert len(_dlq_ids(queues)) == 5
 
-    report = ops.clean(topology, sqs, ddb, repo)
+    report = ops.clean(_adapters(stack))
 
-    assert report.expired_idempotency_records == dry.expired_idempotency_records >= 1
-    assert sorted(i.reason for i in report.stale_dead_letters) == sorted(
-        ["the record is completed", "no such record", "the message body is not a job"]
+    assert sorted(i.reason for i in report.removed) == sorted(
+        [
+            "the record is completed",
+            "no such record",
+            "another letter stands for the same record",
+        ]
     )
-    assert len(dry.stale_dead_letters) == 3
-    assert _dlq_ids(queues) == [failed]
-    assert "Item" not in ddb.get_item(TableName=table, Key={"id": {"S": "test#expired"}})
-    assert "Item" in ddb.get_item(TableName=table, Key={"id": {"S": "test#live"}})
+    assert sorted(i.reason for i in dry.removed) == sorted(i.reason for i in report.removed)
+    assert _dlq_ids(queues) == sorted([failed, "not a job"])
     assert wiring.repository().get(done).status is Status.COMPLETED  # records are never touched
     assert report.notify_failures == 0
 
@@ -351,17 +333,14 @@ def test_clean_with_an_age_removes_old_dead_letters_of_failed_records_but_not_th
     stack, invoke, queues, monkeypatch
 ):
     failed = _dead_letter(invoke, queues, monkeypatch)
-    topology, sqs, ddb = _topology(stack), boto3.client("sqs"), boto3.client("dynamodb")
 
-    kept = ops.clean(topology, sqs, ddb, wiring.repository(), dead_letters_older_than=timedelta(1))
-    assert kept.old_dead_letters == [] and _dlq_ids(queues) == [failed]
+    kept = ops.clean(_adapters(stack), dead_letters_older_than=timedelta(1))
+    assert kept.removed == [] and _dlq_ids(queues) == [failed]
 
     later = utcnow() + timedelta(days=2)
-    report = ops.clean(
-        topology, sqs, ddb, wiring.repository(), dead_letters_older_than=timedelta(1), now=later
-    )
+    report = ops.clean(_adapters(stack), dead_letters_older_than=timedelta(1), now=later)
 
-    assert [i.id for i in report.old_dead_letters] == [failed]
+    assert [i.id for i in report.removed] == [failed]
     assert _dlq_ids(queues) == []
     assert wiring.repository().get(failed).status is Status.FAILED
 
@@ -404,26 +383,24 @@ def test_pause_and_resume_disable_and_enable_the_analysis_mappings_of_the_lanes(
     )
     for url in urls.values():
         lam.create_event_source_mapping(
-            EventSourceArn=ops.queue_arn(sqs, url), FunctionName=function, BatchSize=1
+            EventSourceArn=sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+                "Attributes"
+            ]["QueueArn"],
+            FunctionName=function,
+            BatchSize=1,
         )
     topology = ops.Topology(
         table_name="unused",
         lanes=(
-            ops.LaneQueues(Lane.URGENT, urls["urgent"], urls["urgent"]),
-            ops.LaneQueues(Lane.NORMAL, urls["normal"], urls["normal"]),
+            LaneQueues(Lane.URGENT, urls["urgent"], urls["urgent"]),
+            LaneQueues(Lane.NORMAL, urls["normal"], urls["normal"]),
         ),
         analyze_function_name=function,
     )
-    control = ops.AwsEsmControl(lam)
+    control = ops.EsmControl(lam)
 
     def states() -> dict[str, str]:
-        return {
-            m.source_arn.rsplit("-", 2)[-2] if m.lane is None else m.lane.value: m.state
-            for m in (
-                m.model_copy(update={"lane": topology.lane_of_queue_arn(m.source_arn)})
-                for m in control.mappings(function)
-            )
-        }
+        return {m.source_arn.rsplit("-", 2)[-2]: m.state for m in control.mappings(function)}
 
     paused = ops.set_analysis_enabled(control, topology, False, lanes=[Lane.NORMAL])
     assert [(m.lane, m.state) for m in paused] == [(Lane.NORMAL, "Disabled")]
@@ -443,8 +420,8 @@ def test_pause_and_resume_disable_and_enable_the_analysis_mappings_of_the_lanes(
 def test_pausing_without_a_mapping_on_the_lanes_is_refused(stack):
     topology = _topology(stack)  # moto's Lambda knows no mapping of the analyze function
 
-    with pytest.raises(ops.OpsError, match="no event source mapping"):
-        ops.set_analysis_enabled(ops.AwsEsmControl(boto3.client("lambda")), topology, False)
+    with pytest.raises(ops.OpsError, match="no trigger on the selected lanes"):
+        ops.set_analysis_enabled(ops.EsmControl(boto3.client("lambda")), topology, False)
 
 
 def test_admin_pause_route_is_for_admins_only(invoke):
@@ -491,12 +468,7 @@ def test_a_case_without_an_immediate_flag_is_not_announced_before_its_analysis(i
     assert stream.passing_filter(stream.read()) == []
 
 
-# ---------------------------------------------------------------------- idempotency
-def _analyze_key(job: str) -> str:
-    """The documented Powertools key: key_prefix#md5 of the JMESPath result (the id)."""
-    return "prediag-analyze#" + hashlib.md5(json.dumps(job).encode()).hexdigest()  # noqa: S324
-
-
+# ---------------------------------------------------------------------- one analysis per job
 def test_a_concurrent_duplicate_delivery_is_stopped_while_the_first_is_analysing(
     stack, invoke, queues, openai
 ):
@@ -538,9 +510,7 @@ def test_a_retry_after_a_failed_attempt_runs_again(invoke, queues, openai, monke
     assert [(a.number, a.outcome) for a in record.attempts] == [(1, "failed"), (2, "succeeded")]
 
 
-def test_a_redelivered_finished_job_calls_no_model_and_its_marker_expires_in_24_hours(
-    stack, invoke, queues, openai
-):
+def test_a_redelivered_finished_job_calls_no_model(stack, invoke, queues, openai):
     job = _submit(invoke)
     event = queues.event("NormalQueueUrl", queues.receive("NormalQueueUrl"))
     invoke("analyze")(event)
@@ -551,11 +521,6 @@ def test_a_redelivered_finished_job_calls_no_model_and_its_marker_expires_in_24_
     assert again == {"batchItemFailures": []}
     assert len(openai.openai.requests) == 1
     assert wiring.repository().get(job) == finished
-    marker = boto3.client("dynamodb").get_item(
-        TableName=str(stack.outputs["IdempotencyTableName"]), Key={"id": {"S": _analyze_key(job)}}
-    )["Item"]
-    assert marker["status"]["S"] == "COMPLETED"
-    assert abs(int(marker["expiration"]["N"]) - (time.time() + 24 * 3600)) < 120
 
 
 # ---------------------------------------------------------------------- CLI, deployed stack
@@ -592,19 +557,31 @@ def test_a_pending_record_left_with_only_its_dead_letter_is_sent_back_when_named
     stack, invoke, queues
 ):
     job = _submit(invoke)
-    batch = queues.receive("NormalQueueUrl")  # its message ends in the DLQ, the record pending
+    batch = queues.receive("NormalQueueUrl")  # its deliveries ran out in a crash: job in the DLQ
     queues.sqs.send_message(QueueUrl=queues.url("NormalDlqUrl"), MessageBody=batch[0]["Body"])
     queues.sqs.delete_message(
         QueueUrl=queues.url("NormalQueueUrl"), ReceiptHandle=batch[0]["ReceiptHandle"]
     )
-    topology, sqs, repo = _topology(stack), boto3.client("sqs"), wiring.repository()
 
-    everything = ops.redrive(topology, sqs, repo)
+    everything = ops.redrive(_adapters(stack))
     assert everything.redriven == [] and _dlq_ids(queues) == [job]
 
-    named = ops.redrive(topology, sqs, repo, ids=[job])
+    named = ops.redrive(_adapters(stack), ids=[job])
 
     assert named.redriven == [job]
     assert _dlq_ids(queues) == []
-    _consume(invoke, queues, "NormalQueueUrl", queues.receive("NormalQueueUrl", wait=2))
+    again = queues.receive("NormalQueueUrl", wait=2)
+    assert [json.loads(m["Body"])["dispatch"] for m in again] == [1]
+    _consume(invoke, queues, "NormalQueueUrl", again)
     assert wiring.repository().get(job).status is Status.COMPLETED
+
+
+def test_a_pending_record_whose_job_is_in_its_lane_is_not_redriven(stack, invoke, queues):
+    job = _submit(invoke)
+
+    report = ops.redrive(_adapters(stack), ids=[job])
+
+    assert [(i.action, i.reason) for i in report.items] == [
+        ("skipped", "already pending (redriven by another call, or waiting for a retry)")
+    ]
+    assert len(queues.receive("NormalQueueUrl", wait=1)) == 1

@@ -4,6 +4,8 @@ provider servers on 127.0.0.1, and the SSM key path against moto server."""
 from __future__ import annotations
 
 import json
+import logging
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,7 +20,8 @@ from prediag.ai import (
     PermanentAnalysisError,
     RetryableAnalysisError,
     active_providers,
-    analyse_case,
+    analyze_case,
+    preload_providers,
 )
 from prediag.ai.triage_only import OWNER_ADVICE
 from prediag.models import (
@@ -134,6 +137,7 @@ def system_text(provider: str, request: RecordedRequest) -> str:
 
 @pytest.fixture(scope="module")
 def fakes() -> Iterator[FakeSet]:
+    preload_providers(SETTINGS)  # as the analyze function does at init: no import in a deadline
     with start_fakes() as started:
         yield started
 
@@ -163,7 +167,7 @@ def ai_env(fakes: FakeSet, monkeypatch: pytest.MonkeyPatch) -> FakeSet:
 
 
 def test_all_three_providers_answer_through_their_sdks_and_are_synthesised(ai_env: FakeSet):
-    analysis = analyse_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=SETTINGS)
+    analysis = analyze_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=SETTINGS)
 
     assert analysis.method == "ensemble"
     assert analysis.prompt_version == "system_v1"
@@ -181,7 +185,7 @@ def test_all_three_providers_answer_through_their_sdks_and_are_synthesised(ai_en
 
 
 def test_each_provider_receives_the_structured_output_contract_of_its_api(ai_env: FakeSet):
-    analyse_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=SETTINGS)
+    analyze_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=SETTINGS)
 
     openai_body = ai_env.openai.requests[0].body
     assert openai_body["model"] == SETTINGS.openai_model
@@ -206,7 +210,7 @@ def test_per_provider_metrics_are_emitted_with_the_provider_dimension(
     ai_env: FakeSet, capsys: pytest.CaptureFixture[str]
 ):
     ai_env.anthropic.set_default(Behaviour("server_error"))
-    analyse_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=SETTINGS)
+    analyze_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=SETTINGS)
 
     documents = [
         json.loads(line)
@@ -237,7 +241,7 @@ def test_provider_slower_than_its_deadline_is_named_missing_and_the_result_degra
     ai_env.anthropic.set_default(Behaviour("ok", delay_s=6))
     settings = SETTINGS.model_copy(update={"anthropic_timeout_s": 1.0})
 
-    analysis = analyse_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=settings)
+    analysis = analyze_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=settings)
 
     assert outcomes(analysis) == {"openai": "ok", "anthropic": "timeout", "bedrock": "ok"}
     assert analysis.degraded
@@ -257,7 +261,7 @@ def test_provider_deadline_is_bounded_by_the_functions_remaining_time(ai_env: Fa
     )
 
     with pytest.raises(RetryableAnalysisError) as raised:
-        analyse_case(case(), NO_FLAGS, remaining_ms=2500, settings=settings)
+        analyze_case(case(), NO_FLAGS, remaining_ms=2500, settings=settings)
 
     assert outcomes(raised.value) == dict.fromkeys(PROVIDERS, "timeout")
 
@@ -268,7 +272,7 @@ def test_answer_trickling_past_the_deadline_is_abandoned_not_awaited(ai_env: Fak
     ai_env.bedrock.set_default(Behaviour("trickle", delay_s=4))
     settings = SETTINGS.model_copy(update={"bedrock_timeout_s": 1.0})
 
-    analysis = analyse_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=settings)
+    analysis = analyze_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=settings)
 
     bedrock = next(o for o in analysis.providers if o.provider == "bedrock")
     assert bedrock.outcome == "timeout"
@@ -283,7 +287,7 @@ def test_rate_limited_provider_retries_after_the_servers_retry_after(
     fake = ai_env.by_name(provider)
     fake.script(Behaviour("rate_limit", retry_after_s=1.0))
 
-    analysis = analyse_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=SETTINGS)
+    analysis = analyze_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=SETTINGS)
 
     assert outcomes(analysis)[provider] == "ok"
     assert not analysis.degraded
@@ -296,7 +300,7 @@ def test_retry_after_beyond_the_deadline_is_not_waited_for(ai_env: FakeSet, prov
     fake = ai_env.by_name(provider)
     fake.script(Behaviour("rate_limit", retry_after_s=30))
 
-    analysis = analyse_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=SETTINGS)
+    analysis = analyze_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=SETTINGS)
 
     assert outcomes(analysis)[provider] == "rate_limited"
     assert analysis.missing_providers == [provider]
@@ -306,7 +310,7 @@ def test_retry_after_beyond_the_deadline_is_not_waited_for(ai_env: FakeSet, prov
 def test_dropped_connection_is_retried_by_the_sdk(ai_env: FakeSet):
     ai_env.openai.script(Behaviour("hang", delay_s=0.2))
 
-    analysis = analyse_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=SETTINGS)
+    analysis = analyze_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=SETTINGS)
 
     assert outcomes(analysis)["openai"] == "ok"
     assert len(ai_env.openai.requests) == 2
@@ -318,7 +322,7 @@ def test_server_errors_everywhere_raise_a_retryable_error_after_the_sdk_retries(
     ai_env.set_default(Behaviour("server_error", status=503))
 
     with pytest.raises(RetryableAnalysisError) as raised:
-        analyse_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=SETTINGS)
+        analyze_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=SETTINGS)
 
     assert raised.value.retryable
     assert outcomes(raised.value) == dict.fromkeys(PROVIDERS, "server_error")
@@ -331,7 +335,7 @@ def test_server_errors_everywhere_raise_a_retryable_error_after_the_sdk_retries(
 def test_unusable_output_fails_that_provider_only(ai_env: FakeSet, provider: str, kind: str):
     ai_env.by_name(provider).set_default(Behaviour(kind))  # type: ignore[arg-type]
 
-    analysis = analyse_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=SETTINGS)
+    analysis = analyze_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=SETTINGS)
 
     assert outcomes(analysis)[provider] == "invalid_output"
     assert analysis.degraded and analysis.missing_providers == [provider]
@@ -343,7 +347,7 @@ def test_invalid_output_everywhere_is_retryable(ai_env: FakeSet):
     ai_env.set_default(Behaviour("invalid_schema"))
 
     with pytest.raises(RetryableAnalysisError) as raised:
-        analyse_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=SETTINGS)
+        analyze_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=SETTINGS)
 
     assert outcomes(raised.value) == dict.fromkeys(PROVIDERS, "invalid_output")
 
@@ -352,7 +356,7 @@ def test_invalid_output_everywhere_is_retryable(ai_env: FakeSet):
 def test_refusal_is_reported_and_the_other_providers_are_used(ai_env: FakeSet, provider: str):
     ai_env.by_name(provider).set_default(Behaviour("refusal"))
 
-    analysis = analyse_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=SETTINGS)
+    analysis = analyze_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=SETTINGS)
 
     assert outcomes(analysis)[provider] == "refused"
     assert analysis.missing_providers == [provider]
@@ -362,7 +366,7 @@ def test_bad_credentials_everywhere_raise_a_permanent_error_without_retrying(ai_
     ai_env.set_default(Behaviour("unauthorized"))
 
     with pytest.raises(PermanentAnalysisError) as raised:
-        analyse_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=SETTINGS)
+        analyze_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=SETTINGS)
 
     assert not raised.value.retryable
     assert outcomes(raised.value) == dict.fromkeys(PROVIDERS, "auth_error")
@@ -376,13 +380,218 @@ def test_mixed_permanent_and_retryable_failures_raise_a_retryable_error(ai_env: 
     ai_env.bedrock.set_default(Behaviour("server_error", status=503))
 
     with pytest.raises(RetryableAnalysisError) as raised:
-        analyse_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=SETTINGS)
+        analyze_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=SETTINGS)
 
     assert outcomes(raised.value) == {
         "openai": "auth_error",
         "anthropic": "bad_request",
         "bedrock": "server_error",
     }
+
+
+# ------------------------------------------------------------------ failure causes
+
+FAST = SETTINGS.model_copy(
+    update={
+        "openai_timeout_s": 0.8,
+        "anthropic_timeout_s": 0.8,
+        "bedrock_timeout_s": 0.8,
+        "max_retries": 1,
+        "min_attempt_s": 0.1,
+    }
+)
+
+
+def by_provider(error: RetryableAnalysisError | PermanentAnalysisError) -> dict[str, Any]:
+    return {o.provider: o for o in error.outcomes}
+
+
+def failure_logs(caplog: pytest.LogCaptureFixture) -> dict[str, list[logging.LogRecord]]:
+    logs: dict[str, list[logging.LogRecord]] = {}
+    for record in caplog.records:
+        if record.getMessage() == "AI provider failed":
+            logs.setdefault(str(record.__dict__["provider"]), []).append(record)
+    return logs
+
+
+@pytest.fixture
+def refused_port() -> Iterator[int]:
+    """A loopback port that refuses connections: bound (so nobody else takes it), never
+    listening."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield int(sock.getsockname()[1])
+
+
+def test_unreachable_providers_fail_as_connection_refused_after_the_sdk_retries(
+    ai_env: FakeSet,
+    refused_port: int,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+):
+    url = f"http://127.0.0.1:{refused_port}"
+    monkeypatch.setenv("OPENAI_BASE_URL", f"{url}/v1")
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", url)
+    # time for the OpenAI/Anthropic SDKs' first backoff (0.5 s) to fit before the deadline
+    settings = FAST.model_copy(
+        update={"openai_timeout_s": 2, "anthropic_timeout_s": 2, "bedrock_timeout_s": 2}
+    )
+
+    with pytest.raises(RetryableAnalysisError) as raised:
+        analyze_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=settings)
+
+    error = raised.value
+    assert [o.provider for o in error.outcomes] == list(PROVIDERS)
+    for outcome in error.outcomes:
+        assert outcome.outcome == "connection_error"
+        assert outcome.status_code is None
+        assert outcome.error_code == "ConnectionRefused"
+        assert outcome.retries == settings.max_retries
+        assert "refused" in (outcome.error or "").lower()
+    assert str(error) == (
+        "no AI provider answered (openai: connection_error ConnectionRefused; "
+        "anthropic: connection_error ConnectionRefused; "
+        "bedrock: connection_error ConnectionRefused)"
+    )
+    logs = failure_logs(caplog)
+    assert sorted(logs) == sorted(PROVIDERS)
+    for provider, records in logs.items():
+        assert len(records) == 1  # once per failure, however many retries
+        fields = records[0].__dict__
+        assert records[0].levelno == logging.WARNING
+        assert fields["kind"] == "connection_error"
+        assert fields["status_code"] is None
+        assert fields["error_code"] == "ConnectionRefused"
+        assert fields["latency_ms"] >= 0, provider
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_refused_connection_no_retry_can_follow_keeps_its_cause_not_the_deadline(
+    ai_env: FakeSet, refused_port: int, monkeypatch: pytest.MonkeyPatch, provider: str
+):
+    url = f"http://127.0.0.1:{refused_port}"
+    variable, value = {
+        "openai": ("OPENAI_BASE_URL", f"{url}/v1"),
+        "anthropic": ("ANTHROPIC_BASE_URL", url),
+        "bedrock": ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", url),
+    }[provider]
+    monkeypatch.setenv(variable, value)
+    # the OpenAI/Anthropic SDKs' first backoff (0.5 s) cannot fit in 0.4 s
+    settings = FAST.model_copy(
+        update={f"{provider}_timeout_s": 0.4, "max_retries": 2, "providers": (provider,)}
+    )
+
+    with pytest.raises(RetryableAnalysisError) as raised:
+        analyze_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=settings)
+
+    (outcome,) = raised.value.outcomes
+    assert (outcome.outcome, outcome.error_code) == ("connection_error", "ConnectionRefused")
+    assert outcome.latency_ms < 400
+    assert outcome.retries is not None and outcome.retries <= settings.max_retries
+
+
+def test_bad_credentials_give_each_providers_status_and_error_code(
+    ai_env: FakeSet, caplog: pytest.LogCaptureFixture
+):
+    ai_env.set_default(Behaviour("unauthorized"))
+
+    with pytest.raises(PermanentAnalysisError) as raised:
+        analyze_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=FAST)
+
+    outcomes_ = by_provider(raised.value)
+    expected = {
+        "openai": (401, "invalid_api_key", "Incorrect API key provided"),
+        "anthropic": (401, "authentication_error", "invalid x-api-key"),
+        "bedrock": (403, "UnrecognizedClientException", "security token"),
+    }
+    for provider, (status, code, words) in expected.items():
+        outcome = outcomes_[provider]
+        assert (outcome.outcome, outcome.status_code, outcome.error_code, outcome.retries) == (
+            "auth_error",
+            status,
+            code,
+            0,
+        )
+        assert words in (outcome.error or "")
+    # OpenAI quotes the key it refused: the outcome, the error and the logs never do.
+    assert "sk-[redacted]" in (outcomes_["openai"].error or "")
+    everything = str(raised.value) + caplog.text + repr(raised.value.outcomes)
+    assert FAKE_OPENAI_KEY[:8] not in everything
+    assert FAKE_ANTHROPIC_KEY[:10] not in everything
+    assert {p: len(r) for p, r in failure_logs(caplog).items()} == dict.fromkeys(PROVIDERS, 1)
+
+
+def test_rate_limit_after_the_sdk_retries_gives_429_and_the_throttling_code(ai_env: FakeSet):
+    ai_env.set_default(Behaviour("rate_limit", retry_after_s=0.2))
+    # time for botocore's first throttling backoff (up to 1 s) to fit before the deadline
+    settings = FAST.model_copy(
+        update={"openai_timeout_s": 3, "anthropic_timeout_s": 3, "bedrock_timeout_s": 3}
+    )
+
+    with pytest.raises(RetryableAnalysisError) as raised:
+        analyze_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=settings)
+
+    outcomes_ = by_provider(raised.value)
+    expected = {
+        "openai": "rate_limit_exceeded",
+        "anthropic": "rate_limit_error",
+        "bedrock": "ThrottlingException",
+    }
+    for provider, code in expected.items():
+        outcome = outcomes_[provider]
+        assert (outcome.outcome, outcome.status_code, outcome.error_code, outcome.retries) == (
+            "rate_limited",
+            429,
+            code,
+            FAST.max_retries,
+        )
+        assert (outcome.error or "").startswith("429 ")
+        first, second = ai_env.by_name(provider).requests
+        assert second.at - first.at >= 0.2  # the server's Retry-After was honoured
+
+
+def test_providers_slower_than_their_deadline_time_out_on_the_read(
+    ai_env: FakeSet, caplog: pytest.LogCaptureFixture
+):
+    ai_env.set_default(Behaviour("ok", delay_s=3))
+
+    with pytest.raises(RetryableAnalysisError) as raised:
+        analyze_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=FAST)
+
+    for outcome in raised.value.outcomes:
+        assert outcome.outcome == "timeout"
+        assert outcome.status_code is None
+        assert outcome.error_code == "ReadTimeout"
+        assert "ReadTimeout" in (outcome.error or "")
+        assert 700 <= outcome.latency_ms < 2000
+    assert "timeout ReadTimeout" in str(raised.value)
+    assert {p: len(r) for p, r in failure_logs(caplog).items()} == dict.fromkeys(PROVIDERS, 1)
+
+
+def test_a_provider_quoting_the_owners_words_back_is_not_stored_or_logged(
+    ai_env: FakeSet, caplog: pytest.LogCaptureFixture
+):
+    secret_story = "my neighbour Mrs Plumtree at 14 Elm Road poisoned him with slug pellets"
+    ai_env.set_default(Behaviour("echo_bad_request"))
+
+    with pytest.raises(PermanentAnalysisError) as raised:
+        analyze_case(
+            case(f"He vomits. {secret_story}."),
+            NO_FLAGS,
+            remaining_ms=REMAINING_MS,
+            settings=FAST,
+        )
+
+    for provider in PROVIDERS:  # the fakes did quote it
+        assert secret_story in ai_env.by_name(provider).quoted(ai_env.by_name(provider).requests[0])
+    for outcome in raised.value.outcomes:
+        assert (outcome.outcome, outcome.status_code) == ("bad_request", 400)
+        assert "Invalid request" in (outcome.error or "")
+        assert "[owner text]" in (outcome.error or "")
+    everything = str(raised.value) + caplog.text + repr(raised.value.outcomes)
+    assert "Plumtree" not in everything
+    assert "slug pellets" not in everything
 
 
 # ------------------------------------------------------------------ safety
@@ -397,7 +606,7 @@ def test_owner_text_steering_the_models_cannot_lower_urgency_below_the_triage_fl
     )
     ai_env.set_default(Behaviour("obey_steering"))
 
-    analysis = analyse_case(
+    analysis = analyze_case(
         case(f"His belly is swollen and he retches without bringing anything up. {steering}"),
         GDV_FLOOR,
         remaining_ms=REMAINING_MS,
@@ -426,7 +635,7 @@ def test_urgency_is_the_majority_level(ai_env: FakeSet):
     ai_env.anthropic.with_scenario(urgency="urgent")
     ai_env.bedrock.with_scenario(urgency="immediate")
 
-    analysis = analyse_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=SETTINGS)
+    analysis = analyze_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=SETTINGS)
 
     assert analysis.urgency == Urgency.URGENT
 
@@ -436,7 +645,7 @@ def test_urgency_tie_goes_to_the_more_urgent_level_and_wide_spread_is_flagged(ai
     ai_env.anthropic.with_scenario(urgency="standard")
     ai_env.bedrock.set_default(Behaviour("server_error"))
 
-    analysis = analyse_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=SETTINGS)
+    analysis = analyze_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=SETTINGS)
 
     assert analysis.urgency == Urgency.VERY_URGENT
     assert analysis.missing_providers == ["bedrock"]
@@ -448,7 +657,7 @@ def test_triage_floor_raises_the_models_consensus(ai_env: FakeSet):
     for fake in ai_env.all:
         fake.with_scenario(urgency="standard")
 
-    analysis = analyse_case(case(), GDV_FLOOR, remaining_ms=REMAINING_MS, settings=SETTINGS)
+    analysis = analyze_case(case(), GDV_FLOOR, remaining_ms=REMAINING_MS, settings=SETTINGS)
 
     assert analysis.urgency == Urgency.IMMEDIATE
     assert analysis.triage == GDV_FLOOR
@@ -465,7 +674,7 @@ def test_bedrock_never_runs_against_an_emulator_endpoint_without_its_own_endpoin
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "prediag-dev-analyze")
 
     assert active_providers(SETTINGS) == ["openai", "anthropic"]
-    analysis = analyse_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=SETTINGS)
+    analysis = analyze_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=SETTINGS)
 
     assert outcomes(analysis) == {"openai": "ok", "anthropic": "ok", "bedrock": "skipped"}
     assert not analysis.degraded  # a provider that is not configured is not missing
@@ -476,7 +685,7 @@ def test_only_the_providers_enabled_in_settings_run(ai_env: FakeSet):
     settings = SETTINGS.model_copy(update={"providers": ("anthropic",)})
 
     assert active_providers(settings) == ["anthropic"]
-    analysis = analyse_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=settings)
+    analysis = analyze_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=settings)
 
     assert outcomes(analysis) == {"anthropic": "ok"}
     assert ai_env.openai.requests == [] and ai_env.bedrock.requests == []
@@ -489,7 +698,7 @@ def test_no_configured_provider_gives_the_triage_only_analysis_in_the_owners_loc
         monkeypatch.delenv(key)
 
     assert active_providers(SETTINGS) == []
-    analysis = analyse_case(
+    analysis = analyze_case(
         case(owner_locale="fr"), GDV_FLOOR, remaining_ms=REMAINING_MS, settings=SETTINGS
     )
 
@@ -542,7 +751,7 @@ def test_api_keys_come_from_ssm_securestrings_when_the_env_vars_are_unset(
         }
     )
 
-    analysis = analyse_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=settings)
+    analysis = analyze_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=settings)
 
     assert outcomes(analysis) == dict.fromkeys(PROVIDERS, "ok")
     assert ai_env.openai.requests[0].header("authorization") == "Bearer sk-from-ssm-openai"
@@ -553,7 +762,7 @@ def test_api_key_env_var_wins_over_the_ssm_parameter(ai_env: FakeSet, ssm: Any):
     _put_secure(ssm, "/prediag/test/openai-api-key", "sk-from-ssm-openai")
     settings = SETTINGS.model_copy(update={"openai_key_parameter": "/prediag/test/openai-api-key"})
 
-    analyse_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=settings)
+    analyze_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=settings)
 
     assert ai_env.openai.requests[0].header("authorization") == f"Bearer {FAKE_OPENAI_KEY}"
 
@@ -567,7 +776,7 @@ def test_missing_ssm_parameter_skips_that_provider_instead_of_failing(
     )
 
     assert active_providers(settings) == ["anthropic", "bedrock"]
-    analysis = analyse_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=settings)
+    analysis = analyze_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=settings)
 
     assert outcomes(analysis) == {"openai": "skipped", "anthropic": "ok", "bedrock": "ok"}
     assert not analysis.degraded

@@ -9,8 +9,8 @@ from typing import Any
 import boto3
 
 from prediag import wiring
+from prediag.items import from_item, record_from_item, to_item
 from prediag.models import Status
-from prediag.repository import from_item, record_from_item, to_item
 from tests.integration.support import EVENTS
 
 

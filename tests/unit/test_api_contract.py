@@ -51,11 +51,36 @@ def test_each_operation_declares_every_status_it_can_answer(spec, method, path, 
 
 
 def test_error_answers_share_one_documented_shape(spec):
-    for method, path in OPERATIONS:
-        for code, response in spec["paths"][path][method]["responses"].items():
-            if int(code) >= 400:
-                schema = response["content"]["application/json"]["schema"]
-                assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (method, path, code)
+    error_body = {"$ref": "#/components/schemas/ErrorBody"}
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            for code, response in operation["responses"].items():
+                if int(code) >= 400:
+                    schema = response["content"]["application/json"]["schema"]
+                    assert schema == error_body, (method, path, code)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "model"),
+    [
+        ("get", "/admin/queues", "QueueStats"),
+        ("post", "/admin/redrive", "RedriveReport"),
+        ("post", "/admin/pause", "Mappings"),
+        ("post", "/admin/resume", "Mappings"),
+    ],
+)
+def test_each_admin_answer_is_described_by_its_model(spec, method, path, model):
+    ok = spec["paths"][path][method]["responses"]["200"]["content"]["application/json"]
+    assert ok["schema"] == {"$ref": f"#/components/schemas/{model}"}
+
+
+@pytest.mark.parametrize("path", ["/admin/pause", "/admin/resume"])
+def test_pause_and_resume_take_no_body_or_a_lanes_object_never_null(spec, path):
+    body = spec["paths"][path]["post"]["requestBody"]
+    assert body.get("required", False) is False  # no body: all lanes
+    schema = body["content"]["application/json"]["schema"]
+    assert schema["$ref"] == "#/components/schemas/LanesRequest"  # not anyOf [..., null]
+    assert "anyOf" not in schema
 
 
 def test_the_request_body_refuses_unknown_fields_at_every_level(spec):

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from prediag.models import Analysis, Differential, PreDiagnosis, PreDiagnosisRequest
-from prediag.notifier import build_notification, subject_for
+from prediag.notification import build_notification
+from prediag.notifier import subject_for
 from prediag.triage import triage
 from prediag_tools.local.cfn import load_template
 from tests.conftest import TEMPLATE

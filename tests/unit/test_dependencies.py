@@ -20,7 +20,9 @@ RUNTIME_PROVIDED = {
     "urllib3",
 }
 TOOLS_ONLY = {"moto", "typer", "rich", "pyyaml", "joserfc"}
-FIRST_PARTY = {"prediag", "prediag_tools", "app", "admin", "edge", "identity", "api_responses"}
+FIRST_PARTY = {"prediag", "prediag_tools"} | {
+    p.stem for p in (ROOT / "functions").glob("*/*") if p.suffix == ".py" or p.is_dir()
+}
 
 
 def _norm(name: str) -> str:

@@ -6,8 +6,10 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from prediag.access import Caller
+from prediag.analysis import JobPolicy
 from prediag.models import Lane, PreDiagnosisRequest, Urgency
-from prediag.service import Caller, JobPolicy, route
+from prediag.submission import route
 
 EVENTS = Path(__file__).parents[2] / "events"
 

@@ -470,7 +470,7 @@ def test_settings_read_providers_models_timeouts_and_prices_from_env():
 
 
 def test_settings_refuse_an_unknown_provider():
-    with pytest.raises(ConfigurationError, match="providers"):
+    with pytest.raises(ConfigurationError, match="AI_PROVIDERS"):
         AiSettings.from_env({"AI_PROVIDERS": "openai,gemini"})
 
 

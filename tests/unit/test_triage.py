@@ -1,11 +1,22 @@
 """The deterministic red-flag triage: every rule in English and French, species and sex
-differences, negation, normalisation, borderline wording, and resistance to steering text."""
+differences, negation, normalisation, borderline wording, resistance to steering text, labels
+in the owner's language, and a rule table that refuses a bad entry."""
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import MappingProxyType
+
 import pytest
 
+import prediag
 from prediag.models import (
+    Locale,
     Onset,
     Pet,
     PreDiagnosisRequest,
@@ -14,7 +25,9 @@ from prediag.models import (
     TriageResult,
     Urgency,
 )
-from prediag.triage import RULES, RULES_VERSION, normalise, triage, triage_text
+from prediag.triage import RULES, RULES_VERSION, Label, Rule, normalise, triage, triage_text
+from prediag.triage.matcher import build
+from prediag.triage.rules import RULES_FILE, RuleTableError, load_table
 
 DOG, CAT, RABBIT = Species.DOG, Species.CAT, Species.RABBIT
 M, MN, F, FS, U = Sex.MALE, Sex.MALE_NEUTERED, Sex.FEMALE, Sex.FEMALE_SPAYED, Sex.UNKNOWN
@@ -483,7 +496,12 @@ def test_steering_text_alone_stays_at_the_standard_floor(steer: str):
 
 
 def make_request(
-    species: Species, sex: Sex, symptoms: list[str], description: str, name: str | None = None
+    species: Species,
+    sex: Sex,
+    symptoms: list[str],
+    description: str,
+    name: str | None = None,
+    locale: Locale = "en",
 ) -> PreDiagnosisRequest:
     pet = Pet(
         id="pet-1", name=name, species=species, breed="mixed", age_years=4, weight_kg=5, sex=sex
@@ -494,6 +512,7 @@ def make_request(
         description=description,
         onset=Onset.HOURS,
         clinic_id="clinic-1",
+        owner_locale=locale,
     )
 
 
@@ -515,3 +534,215 @@ def test_the_pets_own_name_is_not_read_as_a_toxin():
     chewed = triage(make_request(CAT, F, ["sneezing"], "Lily chewed a lily", "Lily"))
     assert codes(chewed) == {"lily_ingestion"}
     assert chewed.level is IMM
+
+
+# ---- labels in the owner's language ---------------------------------------------------------
+
+BY_CODE = {rule.code: rule for rule in RULES}
+
+
+def test_every_rule_has_an_english_and_a_french_label():
+    for rule in RULES:
+        assert rule.label.en.strip() and rule.label.fr.strip(), rule.code
+        assert rule.label.en != rule.label.fr, rule.code
+    assert len({rule.label.en for rule in RULES}) == len(RULES)
+    assert len({rule.label.fr for rule in RULES}) == len(RULES)
+
+
+@pytest.mark.parametrize(("species", "sex", "text", "code", "level"), POSITIVE)
+def test_each_flag_is_labelled_in_the_requested_language(
+    species: Species, sex: Sex, text: str, code: str, level: Urgency
+):
+    label = BY_CODE[code].label
+    for locale, expected in (("fr", label.fr), ("en", label.en)):
+        flags = triage_text(species, sex, text, locale=locale).flags
+        assert next(f.label for f in flags if f.code == code) == expected
+    default = triage_text(species, sex, text).flags
+    assert next(f.label for f in default if f.code == code) == label.en
+
+
+def test_locale_changes_only_the_labels():
+    text = "Il vomit du sang et il a mangé du chocolat noir"
+    english, french = (triage_text(DOG, M, text, locale=loc) for loc in ("en", "fr"))
+    assert english.level is french.level
+    assert [(f.code, f.level, f.matched) for f in english.flags] == [
+        (f.code, f.level, f.matched) for f in french.flags
+    ]
+    assert [f.label for f in english.flags] != [f.label for f in french.flags]
+
+
+def test_a_french_owner_reads_french_labels_and_an_english_owner_english_ones():
+    french = make_request(CAT, M, ["urine"], "Il n'arrive pas à uriner depuis ce matin", None, "fr")
+    assert [f.label for f in triage(french).flags] == ["Impossible d'uriner (obstruction urétrale)"]
+    english = make_request(CAT, M, ["urine"], "He can't pee since this morning")
+    assert english.owner_locale == "en"
+    assert [f.label for f in triage(english).flags] == ["Unable to urinate (urethral obstruction)"]
+
+
+# ---- the rule table ---------------------------------------------------------------------------
+
+
+def test_the_rule_table_loads_into_typed_rules():
+    assert isinstance(RULES, tuple) and RULES
+    for rule in RULES:
+        assert isinstance(rule, Rule)
+        assert re.fullmatch(r"[a-z][a-z0-9_]*", rule.code)
+        assert isinstance(rule.level, Urgency) and rule.level is not Urgency.NON_URGENT
+        assert isinstance(rule.label, Label)
+        for group in (rule.patterns, *rule.also, *((rule.unless,) if rule.unless else ())):
+            assert isinstance(group, tuple) and group
+            assert all(isinstance(p, str) and p for p in group)
+        assert rule.species is None or all(isinstance(s, Species) for s in rule.species)
+        assert rule.sexes is None or all(isinstance(s, Sex) for s in rule.sexes)
+        assert isinstance(rule.species_levels, MappingProxyType)
+        assert all(s in BY_CODE for s in rule.supersedes)
+    assert len(build(RULES)) == len(RULES)
+
+
+def a_rule(**changes: object) -> Rule:
+    fields: dict[str, object] = {
+        "code": "test_sign",
+        "level": URG,
+        "label": Label(en="Test sign", fr="Signe de test"),
+        "patterns": (r"test sign",),
+    }
+    return Rule(**{**fields, **changes})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"code": "Test Sign"}, "snake_case"),
+        ({"code": ""}, "snake_case"),
+        ({"level": "urgent"}, "Urgency"),
+        ({"level": Urgency.NON_URGENT}, "non_urgent"),
+        ({"label": "Test sign"}, "Label"),
+        ({"patterns": ()}, "patterns"),
+        ({"patterns": "test sign"}, "patterns"),
+        ({"patterns": (r"test sign", "")}, "patterns"),
+        ({"also": ((),)}, "also"),
+        ({"unless": ("",)}, "unless"),
+        ({"species": frozenset()}, "species"),
+        ({"sexes": frozenset()}, "sexes"),
+        ({"species_levels": MappingProxyType({"cat": IMM})}, "species_levels"),
+        ({"species_levels": MappingProxyType({CAT: Urgency.NON_URGENT})}, "non_urgent"),
+    ],
+)
+def test_an_invalid_rule_entry_fails_loudly(changes: dict[str, object], message: str):
+    with pytest.raises(ValueError, match=message):
+        a_rule(**changes)
+
+
+@pytest.mark.parametrize(("en", "fr"), [("", "Signe"), ("Sign", ""), ("Sign", "   ")])
+def test_a_label_missing_a_language_fails_loudly(en: str, fr: str):
+    with pytest.raises(ValueError, match="label"):
+        Label(en=en, fr=fr)
+
+
+def test_a_pattern_that_is_not_a_regex_fails_to_compile():
+    with pytest.raises(ValueError, match="'test_sign': a pattern does not compile"):
+        build((a_rule(patterns=(r"(?:unclosed",)),))
+
+
+# ---- the rule file ----------------------------------------------------------------------------
+
+TABLE = """
+version = "test-1"
+
+[pieces]
+SIGN = 'sign'
+
+[lists]
+SIGNS = ['{SIGN}', 'other {SIGN}']
+
+[[rule]]
+code = "test_sign"
+label.en = "Test sign"
+label.fr = "Signe de test"
+level = "urgent"
+patterns = ["@SIGNS"]
+
+[[rule]]
+code = "test_sign_severe"
+label.en = "Severe test sign"
+label.fr = "Signe de test grave"
+level = "immediate"
+species_levels = { cat = "very_urgent" }
+species = ["dog", "cat"]
+sexes = ["male"]
+supersedes = ["test_sign"]
+patterns = ['severe {SIGN}']
+also = [["@SIGNS"]]
+unless = ['mild']
+"""
+
+
+def test_the_shipped_rule_file_is_the_table_the_matcher_uses():
+    assert load_table(RULES_FILE.read_text(encoding="utf-8")) == (RULES_VERSION, RULES)
+
+
+def test_a_rule_file_loads_into_typed_rules_with_its_references_spliced():
+    version, (plain, severe) = load_table(TABLE)
+    assert version == "test-1"
+    assert plain == Rule(
+        code="test_sign",
+        level=URG,
+        label=Label(en="Test sign", fr="Signe de test"),
+        patterns=("sign", "other sign"),
+    )
+    assert severe.patterns == ("severe sign",)
+    assert severe.also == (("sign", "other sign"),)
+    assert severe.unless == ("mild",)
+    assert severe.species == frozenset({DOG, CAT}) and severe.sexes == frozenset({M})
+    assert severe.level_for(CAT) is VU and severe.level_for(DOG) is IMM
+    assert severe.supersedes == ("test_sign",)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ('level = "urgent"', 'level = "urgnet"', "rule 1 \\(test_sign\\): level: 'urgnet' is not"),
+        ('level = "urgent"', 'level = "non_urgent"', "non_urgent"),
+        ('label.fr = "Signe de test"\n', "", "label needs exactly en and fr"),
+        ('label.fr = "Signe de test"', 'label.fr = " "', "the 'fr' text is missing"),
+        ('label.fr = "Signe de test"', 'label.fr = "Signe"\nlabel.de = "Zeichen"', "en and fr"),
+        ('code = "test_sign"\n', "", "missing keys \\['code'\\]"),
+        ('supersedes = ["test_sign"]', 'supersede = ["test_sign"]', "unknown keys \\['supersede'"),
+        ('species = ["dog", "cat"]', 'species = ["dog", "unicorn"]', "'unicorn' is not one of"),
+        ('sexes = ["male"]', 'sexes = ["tom"]', "sexes: 'tom' is not one of"),
+        ('species_levels = { cat = "very_urgent" }', "species_levels = { cat = 1 }", "1 is not"),
+        ("patterns = ['severe {SIGN}']", "patterns = ['severe {SIGNAL}']", "unknown piece"),
+        ('patterns = ["@SIGNS"]', 'patterns = ["@SIGNAL"]', "unknown list '@SIGNAL'"),
+        ('patterns = ["@SIGNS"]', "patterns = []", "patterns must be a non-empty"),
+        ('patterns = ["@SIGNS"]', 'patterns = "sign"', "must be a list of strings"),
+        ('code = "test_sign_severe"', 'code = "test_sign"', "duplicate rule codes"),
+        ('supersedes = ["test_sign"]', 'supersedes = ["test_sing"]', "supersedes unknown"),
+        ("SIGN = 'sign'", "SIGN = 'sign'\nSPARE = 'spare'", "no rule uses: \\['SPARE'\\]"),
+        ("SIGN = 'sign'", "sign = 'sign'", "UPPER_CASE"),
+        ('version = "test-1"', "", "version must be"),
+        ('version = "test-1"', 'version = "test-1"\nrevision = 2', "unknown top-level keys"),
+        ("[[rule]]", "[[rules]]", "unknown top-level keys \\['rules'\\]"),
+        ('level = "urgent"', "level = urgent", "not valid TOML"),
+    ],
+)
+def test_an_invalid_rule_file_fails_loudly_naming_the_entry(old: str, new: str, message: str):
+    assert TABLE.count(old) >= 1
+    with pytest.raises(RuleTableError, match=message):
+        load_table(TABLE.replace(old, new, 1))
+
+
+def test_an_invalid_rule_file_stops_the_import(tmp_path: Path):
+    package = Path(prediag.__file__).parent
+    copy = tmp_path / "prediag"
+    shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    rules = copy / "triage" / "rules.toml"
+    rules.write_text(
+        rules.read_text(encoding="utf-8").replace('level = "immediate"', 'level = "red"', 1),
+        encoding="utf-8",
+    )
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    run = subprocess.run(
+        [sys.executable, "-c", "import prediag.triage"], env=env, capture_output=True, text=True
+    )
+    assert run.returncode != 0
+    assert "RuleTableError: rule 1 (respiratory_distress): level: 'red' is not one of" in run.stderr

@@ -17,12 +17,13 @@ PARAMETERS_END = "<!-- /parameters -->"
 
 _HEADER = f"""# Red-flag triage rules
 
-The deterministic safety floor of every pre-diagnosis (`layers/common/prediag/triage.py`, rules
-version `{RULES_VERSION}`). The AI synthesis may rate a case more urgent than these rules, never
-less; the rules also route a case to the urgent lane at submit time (immediate and very urgent).
-Owner text in French or English is matched after folding accents and case; simple negations
-("no vomiting", "pas de vomissement") cancel a sign; when unsure the rules err toward urgency.
-When nothing matches the level is `standard`, never `non_urgent`.
+The deterministic safety floor of every pre-diagnosis (rules version `{RULES_VERSION}`, table in
+`layers/common/prediag/triage/rules.toml`). The AI synthesis may rate a case more urgent than
+these rules, never less; the rules also route a case to the urgent lane at submit time (immediate
+and very urgent). Owner text in French or English is matched after folding accents and case;
+simple negations ("no vomiting", "pas de vomissement") cancel a sign; when unsure the rules err
+toward urgency. When nothing matches the level is `standard`, never `non_urgent`. Each flag is
+labelled in the owner's language (`ownerLocale`: English or French).
 
 ## Scale: Veterinary Triage List (VTL)
 
@@ -38,8 +39,8 @@ Ruys et al. 2012, J Vet Emerg Crit Care 22(3):303-312, doi 10.1111/j.1476-4431.2
 
 ## Rules
 
-| code | sign | level | applies to |
-|---|---|---|---|
+| code | sign (en) | signe (fr) | level | applies to |
+|---|---|---|---|---|
 """
 
 _FOOTER = """
@@ -68,7 +69,8 @@ def triage_markdown() -> str:
             per = "; ".join(f"{k.value}: {v.value}" for k, v in rule.species_levels.items())
             level += f" ({per})"
         applies = " / ".join(scope) or "all species"
-        rows.append(f"| `{rule.code}` | {rule.label} | {level} | {applies} |")
+        label = rule.label
+        rows.append(f"| `{rule.code}` | {label.en} | {label.fr} | {level} | {applies} |")
     return _HEADER + "\n".join(rows) + "\n" + _FOOTER
 
 

@@ -5,7 +5,7 @@ Operating the pipeline, on the local stack or a deployed stack:
 - local (default): `--endpoint` is the local stack's moto server (http://127.0.0.1:5005) and
   `--api` its API (http://127.0.0.1:3000); the stack's outputs are read back from moto by
   provisioning the template again (idempotent: it adopts what exists), as `prediag local token`
-  does. Pause/resume go through the local stack's `/_local/esm` control API.
+  does. Pause/resume call Lambda's event source mapping API, which the local stack serves.
 - deployed: `--stack NAME` reads the outputs of the CloudFormation stack (DescribeStacks) with
   your AWS credentials (AWS_PROFILE, AWS_REGION...). Pause/resume update the analyze
   function's event source mappings.
@@ -38,7 +38,8 @@ from rich.table import Column, Table
 from rich.text import Text
 
 from prediag import ops
-from prediag.models import Lane, PreDiagnosis, Status, utcnow
+from prediag.locks import LockBusy
+from prediag.models import Lane, PreDiagnosis, ProviderOutcome, Status, utcnow
 from prediag.repository import DynamoRepository
 
 app = typer.Typer(no_args_is_help=True)
@@ -54,6 +55,7 @@ STATUS_STYLE = {
     "processing": "cyan",
     "completed": "green",
     "failed": "bold red",
+    "refused": "dim",
 }
 
 StackOpt = Annotated[
@@ -124,13 +126,20 @@ class Target:
     def repository(self) -> DynamoRepository:
         return DynamoRepository(self.topology().table_name, self.client("dynamodb"))
 
-    def index(self) -> ops.StatusIndex:
-        return ops.StatusIndex(self.topology().table_name, self.client("dynamodb"))
+    def adapters(self) -> ops.Adapters:
+        return ops.Adapters.bind(self.topology(), self.client("sqs"), self.client("dynamodb"))
 
     def esm_control(self) -> ops.EsmControl:
         if self.local:
-            return ops.LocalEsmControl(self.api_url or LOCAL_API)
-        return ops.AwsEsmControl(self.client("lambda"))
+            from prediag_tools.local.aws import client
+
+            return ops.EsmControl(client("lambda", self.lambda_url(), self.region))
+        return ops.EsmControl(self.client("lambda"))
+
+    def lambda_url(self) -> str:
+        """Where the local stack serves Lambda's event source mapping API."""
+        env = self.provisioned.function("AnalyzeFunction").env if self.provisioned else {}
+        return str(env.get("AWS_ENDPOINT_URL_LAMBDA") or self.api_url or LOCAL_API)
 
 
 def resolve_target(
@@ -280,6 +289,15 @@ def _watch(target: Target, record_id: str, timeout: float, interval: float) -> N
     raise typer.Exit(0 if record.status is Status.COMPLETED else 1)
 
 
+def provider_cause(outcome: ProviderOutcome) -> str:
+    """One provider's outcome in an attempt, in a line: kind, status or error code, message."""
+    if outcome.outcome == "ok":
+        return f"{outcome.provider}: ok ({outcome.latency_ms} ms)"
+    codes = [str(c) for c in (outcome.status_code, outcome.error_code) if c]
+    code = f" {' '.join(codes)}" if codes else ""
+    return f"{outcome.provider}: {outcome.outcome}{code} {(outcome.error or '')[:60]}".rstrip()
+
+
 def _record_view(record: PreDiagnosis, elapsed: float) -> Panel:
     head = Table.grid(padding=(0, 2))
     status = Text(record.status.value, style=STATUS_STYLE.get(record.status.value, ""))
@@ -291,7 +309,7 @@ def _record_view(record: PreDiagnosis, elapsed: float) -> Panel:
         head.add_row("failure", Text(record.failure_reason, style="red"))
     if record.analysis is not None:
         head.add_row("analysis", f"{record.analysis.method}, degraded={record.analysis.degraded}")
-    attempts = Table("attempt", "started", "ended", "outcome", "error", expand=False)
+    attempts = Table("attempt", "started", "ended", "outcome", "error", "providers", expand=False)
     for a in record.attempts:
         attempts.add_row(
             str(a.number),
@@ -299,6 +317,7 @@ def _record_view(record: PreDiagnosis, elapsed: float) -> Panel:
             a.ended_at.strftime("%H:%M:%S.%f")[:-3] if a.ended_at else "",
             a.outcome,
             (a.error or "")[:80],
+            "\n".join(provider_cause(p) for p in a.providers),
         )
     title = f"{record.id}  ({elapsed:.1f}s)"
     return Panel(Group(head, attempts), title=title, expand=False)
@@ -335,7 +354,7 @@ def stats(
 ) -> None:
     """Waiting, active, delayed (retrying) and dead jobs per lane; record statuses."""
     target = resolve_target(stack, endpoint, api, stage, region, template)
-    result = ops.queue_stats(target.topology(), target.client("sqs"), target.client("dynamodb"))
+    result = ops.queue_stats(target.adapters())
     if as_json:
         _print_json(result.dump())
         return
@@ -362,7 +381,7 @@ def stats(
     approx = "" if result.retrying_exact else " (retrying counted over the newest 1000 pending)"
     console.print(
         f"records: pending {result.pending}, processing {result.processing}, "
-        f"completed {result.completed}, failed {result.failed}{approx}"
+        f"completed {result.completed}, failed {result.failed}, refused {result.refused}{approx}"
     )
 
 
@@ -380,7 +399,7 @@ def jobs(
 ) -> None:
     """The newest pre-diagnoses in a status (failed by default), with their last error."""
     target = resolve_target(stack, endpoint, api, stage, region, template)
-    found = ops.list_jobs(target.index(), target.repository(), status, limit=limit)
+    found = ops.list_by_status(target.repository(), status, limit=limit)
     if as_json:
         _print_json([r.dump() for r in found])
         return
@@ -428,15 +447,8 @@ def redrive(
     Exit code 1 when a selected job could not be redriven."""
     target = resolve_target(stack, endpoint, api, stage, region, template)
     try:
-        report = ops.redrive(
-            target.topology(),
-            target.client("sqs"),
-            target.repository(),
-            lanes=lane,
-            ids=ids,
-            dry_run=dry_run,
-        )
-    except ops.OpsError as exc:
+        report = ops.redrive(target.adapters(), lanes=lane, ids=ids, dry_run=dry_run)
+    except (ops.OpsError, LockBusy) as exc:
         fail(str(exc), 1)
     if as_json:
         _print_json(report.dump())
@@ -447,13 +459,15 @@ def redrive(
                 item.action, ""
             )
             table.add_row(
-                item.lane.value, item.id or "-", Text(item.action, style=style), item.reason or ""
+                item.lane.value if item.lane else "-",
+                item.id,
+                Text(item.action, style=style),
+                item.reason or "",
             )
         console.print(table)
-        for lane_report in report.lanes:
-            if lane_report.method != "none":
-                note = f" ({lane_report.note})" if lane_report.note else ""
-                console.print(f"{lane_report.lane.value}: {lane_report.method}{note}")
+        removed = [i for i in report.letters if i.action == "removed"]
+        if removed:
+            console.print(f"{len(removed)} obsolete dead letter(s) removed")
         verb = "would redrive" if dry_run else "redriven"
         count = len(report.would_redrive if dry_run else report.redriven)
         console.print(f"{count} job(s) {verb}")
@@ -471,7 +485,7 @@ def clean(
         float | None,
         typer.Option(
             help="Also remove dead letters of failed jobs older than this many days "
-            "(the records stay failed and can still be redriven by id)",
+            "(the records stay failed and can still be redriven)",
             min=0,
         ),
     ] = None,
@@ -483,25 +497,20 @@ def clean(
     region: RegionOpt = None,
     template: TemplateOpt = DEFAULT_TEMPLATE,
 ) -> None:
-    """Remove what is left over: expired idempotency records and stale dead letters.
+    """Remove stale dead letters (their record was redriven, finished, or is gone).
 
     Pre-diagnosis records are never removed; the notify-failures queue is only counted."""
     target = resolve_target(stack, endpoint, api, stage, region, template)
     older = None if dead_letters_older_than is None else timedelta(days=dead_letters_older_than)
-    report = ops.clean(
-        target.topology(),
-        target.client("sqs"),
-        target.client("dynamodb"),
-        target.repository(),
-        dry_run=dry_run,
-        dead_letters_older_than=older,
-    )
+    try:
+        report = ops.clean(target.adapters(), dry_run=dry_run, dead_letters_older_than=older)
+    except (ops.OpsError, LockBusy) as exc:
+        fail(str(exc), 1)
     if as_json:
         _print_json(report.dump())
         return
     verb = "would remove" if dry_run else "removed"
-    console.print(f"expired idempotency records {verb}: {report.expired_idempotency_records}")
-    leftovers = report.stale_dead_letters + report.old_dead_letters
+    leftovers = report.removed
     if leftovers:
         table = Table("lane", Column("id", overflow="fold"), "reason")
         for item in leftovers:

@@ -1,5 +1,7 @@
 """Domain exceptions; handlers map them to responses."""
 
+from typing import Any
+
 
 class PrediagError(Exception):
     """Base of every error the domain raises on purpose."""
@@ -14,7 +16,12 @@ class NotFoundError(PrediagError):
 
 
 class ConflictError(PrediagError):
-    """A conditional write found the record in another state."""
+    """A conditional write found the record in another state; `current` is that record as the
+    write found it (None when the adapter could not tell)."""
+
+    def __init__(self, message: str, current: Any = None) -> None:
+        super().__init__(message)
+        self.current = current
 
 
 class EnqueueError(PrediagError):

@@ -82,14 +82,21 @@ _URGENCY_TARGET_MINUTES = {
 
 
 class Status(StrEnum):
+    """Where a pre-diagnosis is in its life (see docs/operations.md, "Life of a pre-diagnosis").
+
+    `refused` is a submission whose job never reached the queue (the caller was answered 503):
+    it was never accepted, so it is never analysed, listed as failed, redriven or notified.
+    """
+
     PENDING = "pending"
     PROCESSING = "processing"
     COMPLETED = "completed"
     FAILED = "failed"
+    REFUSED = "refused"
 
     @property
     def terminal(self) -> bool:
-        return self in (Status.COMPLETED, Status.FAILED)
+        return self in (Status.COMPLETED, Status.FAILED, Status.REFUSED)
 
 
 class Lane(StrEnum):
@@ -203,19 +210,30 @@ class TriageResult(Contract):
 
 
 class QueueMessage(Contract):
-    """Body of an SQS message: ids only, the record is the source of truth."""
+    """Body of a job (an SQS message): a pointer to its record, which owns the job's life.
+
+    `dispatch` is the record's `redrives` count when the job was sent: a job whose dispatch is
+    behind its record's (the record was redriven since) is obsolete and is dropped.
+    """
 
     pre_diagnosis_id: Identifier
     user_id: str
     pet_id: str
+    dispatch: int = Field(default=0, ge=0)
 
 
-class Attempt(Contract):
-    number: int
-    started_at: datetime
-    ended_at: datetime | None = None
-    outcome: Literal["running", "succeeded", "failed"] = "running"
-    error: str | None = None
+ProviderFailureKind = Literal[
+    "timeout",
+    "rate_limited",
+    "server_error",
+    "invalid_output",
+    "refused",
+    "auth_error",
+    "bad_request",
+    "connection_error",
+    "error",
+]
+"""Why a provider gave no usable answer."""
 
 
 class ProviderOutcome(Contract):
@@ -223,23 +241,42 @@ class ProviderOutcome(Contract):
 
     provider: str
     model: str
-    outcome: Literal[
-        "ok",
-        "timeout",
-        "rate_limited",
-        "server_error",
-        "invalid_output",
-        "refused",
-        "auth_error",
-        "bad_request",
-        "error",
-        "skipped",
-    ]
+    outcome: Literal["ok", "skipped"] | ProviderFailureKind
     latency_ms: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float = 0.0
-    error: str | None = None
+    error: str | None = Field(
+        default=None, description="Why the provider failed, in short; never a secret or owner text"
+    )
+    status_code: int | None = Field(
+        default=None,
+        description="The HTTP error status the provider answered; absent when the failure was "
+        "not an HTTP error (no connection, timeout, unusable answer)",
+    )
+    error_code: str | None = Field(
+        default=None,
+        description="The provider's or AWS's error code or type (rate_limit_error, "
+        "invalid_api_key, ThrottlingException...), or the transport cause (ConnectionRefused, "
+        "ConnectTimeout, ReadTimeout...)",
+    )
+    retries: int | None = Field(
+        default=None, ge=0, description="Retries the SDK made before this outcome, when known"
+    )
+
+
+class Attempt(Contract):
+    """One attempt at analysing a pre-diagnosis, and why it failed when it did."""
+
+    number: int
+    started_at: datetime
+    ended_at: datetime | None = None
+    outcome: Literal["running", "succeeded", "failed"] = "running"
+    error: str | None = Field(default=None, description="Why the attempt failed, in short")
+    providers: list[ProviderOutcome] = Field(
+        default_factory=list,
+        description="Each AI provider's outcome in this attempt (kind, status, error, cost)",
+    )
 
 
 class Differential(Contract):
@@ -290,7 +327,15 @@ class PreDiagnosis(Contract):
     attempts: list[Attempt] = Field(default_factory=list)
     analysis: Analysis | None = None
     failure_reason: str | None = None
-    redrives: int = 0
+    redrives: int = Field(default=0, description="Times an operator sent it back for analysis")
+    dead_lettered: bool = Field(
+        default=False, description="A failed record's job is in the dead-letter queue"
+    )
+    attempt_started_ms: int | None = Field(
+        default=None,
+        exclude=True,
+        description="Start of the latest attempt (epoch ms): what makes an attempt stale",
+    )
 
 
 class Accepted(Contract):
@@ -343,25 +388,3 @@ class PreDiagnosisPage(Contract):
     next_cursor: str | None = Field(
         default=None, description="Opaque; null on the last page. Pass it back as `cursor`."
     )
-
-
-class VetNotification(Contract):
-    """What the vet is told: enough to act, and a link; never the owner's own words."""
-
-    kind: Literal["completed", "failed", "red_flag"]
-    id: str
-    clinic_id: str
-    vet_id: str | None = None
-    status: Status
-    urgency: Urgency
-    colour: str
-    see_within_minutes: int
-    species: Species
-    breed: str
-    age_years: float
-    weight_kg: float
-    red_flags: list[str] = Field(default_factory=list)
-    top_differentials: list[str] = Field(default_factory=list)
-    degraded: bool = False
-    failure_reason: str | None = None
-    link: str | None = None

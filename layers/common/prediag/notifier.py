@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Literal, Protocol
 
 import boto3
+from pydantic import Field
 
-from prediag.models import PreDiagnosis, Status, VetNotification
+from prediag.models import Contract, Species, Status, Urgency
 
 if TYPE_CHECKING:
     from mypy_boto3_sns.client import SNSClient
@@ -15,36 +16,32 @@ if TYPE_CHECKING:
 Kind = Literal["completed", "failed", "red_flag"]
 
 
+class VetNotification(Contract):
+    """What the vet is told: enough to act, and a link; never the owner's own words."""
+
+    kind: Kind
+    id: str
+    clinic_id: str
+    vet_id: str | None = None
+    status: Status
+    urgency: Urgency
+    colour: str
+    see_within_minutes: int
+    species: Species
+    breed: str
+    age_years: float
+    weight_kg: float
+    red_flags: list[str] = Field(default_factory=list)
+    top_differentials: list[str] = Field(default_factory=list)
+    degraded: bool = False
+    failure_reason: str | None = None
+    link: str | None = None
+
+
 class Notifier(Protocol):
     """Port: delivers one notification about one record."""
 
     def publish(self, note: VetNotification) -> str: ...
-
-
-def build_notification(record: PreDiagnosis, kind: Kind, base_url: str | None) -> VetNotification:
-    analysis = record.analysis
-    flags = [f.label for f in record.triage.flags]
-    if analysis:
-        flags += [f for f in analysis.red_flags if f not in flags]
-    return VetNotification(
-        kind=kind,
-        id=record.id,
-        clinic_id=record.clinic_id,
-        vet_id=record.vet_id,
-        status=record.status,
-        urgency=record.urgency,
-        colour=record.urgency.colour,
-        see_within_minutes=record.urgency.target_minutes,
-        species=record.request.pet.species,
-        breed=record.request.pet.breed,
-        age_years=record.request.pet.age_years,
-        weight_kg=record.request.pet.weight_kg,
-        red_flags=flags[:10],
-        top_differentials=[d.condition for d in analysis.differentials[:3]] if analysis else [],
-        degraded=analysis.degraded if analysis else False,
-        failure_reason=record.failure_reason if record.status is Status.FAILED else None,
-        link=f"{base_url.rstrip('/')}/pre-diagnoses/{record.id}" if base_url else None,
-    )
 
 
 def subject_for(note: VetNotification) -> str:

@@ -1,62 +1,26 @@
-"""DynamoDB adapter for pre-diagnosis records.
+"""DynamoDB adapter for pre-diagnosis records: the one place a record's state changes.
 
-Every state change is one conditional UpdateItem, so a duplicate or late delivery can never move
-a record backwards: the condition names the states a transition may start from.
+Every transition is one conditional UpdateItem, and the condition is the lock: of any number of
+concurrent writers exactly one wins and acts; the others get a ConflictError carrying the record
+as they found it, and do nothing. A duplicate or late delivery can never move a record backwards.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
 import boto3
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from prediag.errors import ConflictError, NotFoundError
-from prediag.models import Analysis, Attempt, PreDiagnosis, Status
+from prediag.items import decode_cursor, encode_cursor, record_from_item, to_item
+from prediag.models import Analysis, Attempt, PreDiagnosis, ProviderOutcome, Status
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
-
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
-
-
-def to_item(data: Mapping[str, Any]) -> dict[str, Any]:
-    """JSON-ready mapping -> DynamoDB typed item (floats as Decimal)."""
-    plain = json.loads(json.dumps(data), parse_float=_dynamo_number)
-    return {k: _serializer.serialize(v) for k, v in plain.items()}
-
-
-def _dynamo_number(text: str) -> Decimal:
-    """DynamoDB numbers stop at 1E-130: anything smaller in magnitude is stored as 0."""
-    value = Decimal(text)
-    return value if abs(value) >= _SMALLEST else Decimal(0)
-
-
-_SMALLEST = Decimal("1E-100")
-
-
-def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
-    """DynamoDB typed item -> JSON-ready mapping (Decimal back to int/float)."""
-    plain = {k: _deserializer.deserialize(v) for k, v in item.items()}
-    return json.loads(json.dumps(plain, default=_decimal))  # type: ignore[no-any-return]
-
-
-def _decimal(value: object) -> int | float:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
-def record_from_item(item: Mapping[str, Any]) -> PreDiagnosis:
-    return PreDiagnosis.model_validate(from_item(item))
 
 
 class RecordPage:
@@ -65,20 +29,35 @@ class RecordPage:
         self.cursor = cursor
 
 
-class Repository(Protocol):
-    """Port: where pre-diagnosis records live."""
+@dataclass(frozen=True)
+class AttemptEnd:
+    """How an attempt ended: the record's next status, and what the attempt leaves behind."""
 
-    def create(self, record: PreDiagnosis) -> None: ...
+    status: Status
+    analysis: Analysis | None = None
+    error: str | None = None
+    providers: Sequence[ProviderOutcome] = ()
+
+
+class Repository(Protocol):
+    """Port: where pre-diagnosis records live and change state (DynamoRepository)."""
+
     def get(self, record_id: str) -> PreDiagnosis | None: ...
-    def query(
-        self, index: str, key: str, value: str, *, limit: int = 20, cursor: str | None = None
-    ) -> RecordPage: ...
-    def start_attempt(self, record_id: str, attempt: Attempt) -> PreDiagnosis: ...
-    def complete(self, record: PreDiagnosis, analysis: Analysis, now: datetime) -> PreDiagnosis: ...
-    def retry_later(self, record: PreDiagnosis, error: str, now: datetime) -> PreDiagnosis: ...
-    def fail(self, record: PreDiagnosis, reason: str, now: datetime) -> PreDiagnosis: ...
-    def reject_unqueued(self, record_id: str, reason: str, now: datetime) -> None: ...
-    def reopen(self, record_id: str, now: datetime) -> PreDiagnosis: ...
+    def create(self, record: PreDiagnosis) -> None: ...
+    def start_attempt(
+        self, record_id: str, attempt: Attempt, *, dispatch: int, stale_before: datetime
+    ) -> PreDiagnosis: ...
+    def end_attempt(self, record: PreDiagnosis, end: AttemptEnd, now: datetime) -> PreDiagnosis: ...
+    def fail_stranded(self, record: PreDiagnosis, reason: str, now: datetime) -> PreDiagnosis: ...
+    def refuse(self, record_id: str, reason: str, now: datetime) -> PreDiagnosis: ...
+    def reopen(self, record: PreDiagnosis, now: datetime) -> PreDiagnosis: ...
+    def restore(self, previous: PreDiagnosis, now: datetime) -> PreDiagnosis: ...
+    def mark_dead_lettered(self, record_id: str, dispatch: int) -> PreDiagnosis: ...
+    def redispatch(self, record: PreDiagnosis, now: datetime) -> PreDiagnosis: ...
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
 
 
 class DynamoRepository:
@@ -96,20 +75,22 @@ class DynamoRepository:
         item = res.get("Item")
         return record_from_item(item) if item else None
 
-    def require(self, record_id: str) -> PreDiagnosis:
-        record = self.get(record_id)
-        if record is None:
-            raise NotFoundError(f"pre-diagnosis {record_id} not found")
-        return record
+    def get_many(self, ids: Sequence[str]) -> list[PreDiagnosis]:
+        """The records of `ids` that exist, in the order of `ids` (BatchGetItem)."""
+        found: dict[str, PreDiagnosis] = {}
+        for start in range(0, len(ids), 100):
+            keys = [{"id": {"S": i}} for i in dict.fromkeys(ids[start : start + 100])]
+            request: dict[str, Any] = {self.table_name: {"Keys": keys}}
+            while request:
+                res = self.client.batch_get_item(RequestItems=request)
+                for item in res.get("Responses", {}).get(self.table_name, []):
+                    record = record_from_item(item)
+                    found[record.id] = record
+                request = dict(res.get("UnprocessedKeys") or {})
+        return [found[i] for i in ids if i in found]
 
     def query(
-        self,
-        index: str,
-        key: str,
-        value: str,
-        *,
-        limit: int = 20,
-        cursor: str | None = None,
+        self, index: str, key: str, value: str, *, limit: int = 20, cursor: str | None = None
     ) -> RecordPage:
         """Newest first; `cursor` is the opaque LastEvaluatedKey of the previous page.
 
@@ -142,143 +123,225 @@ class DynamoRepository:
         last = res.get("LastEvaluatedKey")
         return RecordPage(items, encode_cursor(last) if last else None)
 
-    def ids_by_status(self, status: Status, *, limit: int = 100) -> list[str]:
-        res = self.client.query(
-            TableName=self.table_name,
-            IndexName="byStatus",
-            KeyConditionExpression="#s = :s",
-            ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={":s": {"S": status.value}},
-            ScanIndexForward=False,
-            Limit=limit,
-        )
-        return [i["id"]["S"] for i in res.get("Items", [])]
+    # ------------------------------------------------------------------ byStatus index
+    def _by_status(self, status: Status, **extra: Any) -> dict[str, Any]:
+        return {
+            "TableName": self.table_name,
+            "IndexName": "byStatus",
+            "KeyConditionExpression": "#s = :s",
+            "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeValues": {":s": {"S": status.value}},
+            **extra,
+        }
 
-    # ------------------------------------------------------------------ writes
+    def count(self, status: Status) -> int:
+        """Records in `status` (every page of a Select=COUNT query of the byStatus index)."""
+        total = 0
+        kwargs = self._by_status(status, Select="COUNT")
+        while True:
+            res = self.client.query(**kwargs)
+            total += int(res.get("Count", 0))
+            last = res.get("LastEvaluatedKey")
+            if not last:
+                return total
+            kwargs["ExclusiveStartKey"] = last
+
+    def ids(self, status: Status, *, limit: int) -> tuple[list[str], bool]:
+        """Up to `limit` ids in `status`, newest first; True when there were more."""
+        found: list[str] = []
+        kwargs = self._by_status(status, ScanIndexForward=False, Limit=min(limit + 1, 1000))
+        while len(found) <= limit:
+            res = self.client.query(**kwargs)
+            found += [item["id"]["S"] for item in res.get("Items", [])]
+            last = res.get("LastEvaluatedKey")
+            if not last:
+                break
+            kwargs["ExclusiveStartKey"] = last
+        return found[:limit], len(found) > limit
+
+    # ------------------------------------------------------------------ transitions
     def create(self, record: PreDiagnosis) -> None:
-        item = to_item(record.dump())
+        """A new record, `pending` (its id must be new)."""
         self.client.put_item(
             TableName=self.table_name,
-            Item=item,
+            Item=to_item(record.dump()),
             ConditionExpression="attribute_not_exists(id)",
         )
 
-    def start_attempt(self, record_id: str, attempt: Attempt) -> PreDiagnosis:
-        """pending|processing -> processing, appending the attempt. Conflict if terminal."""
+    def start_attempt(
+        self, record_id: str, attempt: Attempt, *, dispatch: int, stale_before: datetime
+    ) -> PreDiagnosis:
+        """pending -> processing, appending the attempt, for the job of the record's current
+        dispatch. A `processing` record is taken over only when its attempt started before
+        `stale_before` (that attempt died: Lambda ended it at its timeout)."""
         return self._update(
             record_id,
             "SET #status = :processing, attempts = list_append(if_not_exists(attempts, :empty),"
-            " :attempt), updatedAt = :now, version = version + :one REMOVE nextAttemptAt",
-            allowed=(Status.PENDING, Status.PROCESSING),
+            " :attempt), attemptStartedMs = :started, updatedAt = :now, version = version + :one",
+            condition="redrives = :dispatch AND (#status = :pending OR"
+            " (#status = :processing AND attemptStartedMs < :stale))",
             values={
+                ":pending": Status.PENDING.value,
                 ":processing": Status.PROCESSING.value,
                 ":attempt": [attempt.dump()],
                 ":empty": [],
+                ":started": _ms(attempt.started_at),
+                ":stale": _ms(stale_before),
+                ":dispatch": dispatch,
                 ":now": attempt.started_at.isoformat(),
             },
         )
 
-    def complete(self, record: PreDiagnosis, analysis: Analysis, now: datetime) -> PreDiagnosis:
-        """processing -> completed with the validated analysis."""
-        idx = self._current_attempt(record)
+    def end_attempt(self, record: PreDiagnosis, end: AttemptEnd, now: datetime) -> PreDiagnosis:
+        """processing -> completed (with the validated analysis), pending (a retry will follow)
+        or failed, closing the attempt `record` started with its outcome and causes."""
+        idx = len(record.attempts) - 1
+        status, analysis, providers = end.status, end.analysis, end.providers
+        error = "failed" if status is Status.FAILED and end.error is None else end.error
+        if idx < 0 or record.attempt_started_ms is None:
+            raise ConflictError(f"pre-diagnosis {record.id} has no attempt in progress", record)
+        sets = [
+            "#status = :to",
+            "updatedAt = :now",
+            "version = version + :one",
+            f"attempts[{idx}].outcome = :outcome",
+            f"attempts[{idx}].endedAt = :now",
+            f"attempts[{idx}].providers = :providers",
+        ]
+        values: dict[str, Any] = {
+            ":to": status.value,
+            ":now": now.isoformat(),
+            ":outcome": "succeeded" if status is Status.COMPLETED else "failed",
+            ":providers": [p.dump() for p in providers],
+            ":processing": Status.PROCESSING.value,
+            ":started": record.attempt_started_ms,
+        }
+        if analysis is not None:
+            sets += ["analysis = :analysis", "urgency = :urgency"]
+            values |= {":analysis": analysis.dump(), ":urgency": analysis.urgency.value}
+        if error is not None:
+            sets.append(f"attempts[{idx}].#error = :error")
+            values[":error"] = error[:1000]
+        if status is Status.FAILED:
+            sets += ["failureReason = :error", "deadLettered = :false"]
+            values[":false"] = False
+        removal = " REMOVE failureReason" if status is Status.COMPLETED else ""
         return self._update(
             record.id,
-            f"SET #status = :completed, analysis = :analysis, urgency = :urgency,"
-            f" updatedAt = :now, version = version + :one,"
-            f" attempts[{idx}].outcome = :ok, attempts[{idx}].endedAt = :now"
-            " REMOVE failureReason",
-            allowed=(Status.PROCESSING,),
+            "SET " + ", ".join(sets) + removal,
+            condition="#status = :processing AND attemptStartedMs = :started",
+            values=values,
+            names={"#error": "error"} if error is not None else None,
+        )
+
+    def fail_stranded(self, record: PreDiagnosis, reason: str, now: datetime) -> PreDiagnosis:
+        """processing -> failed for an attempt that never ended (its function crashed or timed
+        out, and no delivery is left to end it). Only while that same attempt is the latest."""
+        return self.end_attempt(record, AttemptEnd(Status.FAILED, error=reason), now)
+
+    def refuse(self, record_id: str, reason: str, now: datetime) -> PreDiagnosis:
+        """pending -> refused: its job never reached the queue and the caller was told so."""
+        return self._update(
+            record_id,
+            "SET #status = :refused, failureReason = :reason, updatedAt = :now,"
+            " version = version + :one",
+            condition="#status = :pending AND redrives = :zero AND size(attempts) = :zero",
             values={
-                ":completed": Status.COMPLETED.value,
-                ":analysis": analysis.dump(),
-                ":urgency": analysis.urgency.value,
+                ":refused": Status.REFUSED.value,
+                ":pending": Status.PENDING.value,
+                ":reason": reason,
                 ":now": now.isoformat(),
-                ":ok": "succeeded",
+                ":zero": 0,
             },
         )
 
-    def retry_later(self, record: PreDiagnosis, error: str, now: datetime) -> PreDiagnosis:
-        """processing -> pending after a failed attempt that will be retried."""
-        idx = self._current_attempt(record)
+    def reopen(self, record: PreDiagnosis, now: datetime) -> PreDiagnosis:
+        """failed -> pending for a redrive, `redrives` + 1; the attempt history is kept.
+
+        Conditional on the record being failed at the redrive count `record` was read with: of
+        concurrent redrives of one record, exactly one reopens it."""
         return self._update(
             record.id,
-            f"SET #status = :pending, updatedAt = :now, version = version + :one,"
-            f" attempts[{idx}].outcome = :failed, attempts[{idx}].endedAt = :now,"
-            f" attempts[{idx}].#error = :error",
-            allowed=(Status.PROCESSING,),
+            "SET #status = :pending, updatedAt = :now, version = version + :one,"
+            " redrives = redrives + :one, deadLettered = :false REMOVE failureReason",
+            condition="#status = :failed AND redrives = :redrives AND deadLettered = :true",
             values={
                 ":pending": Status.PENDING.value,
+                ":failed": Status.FAILED.value,
+                ":redrives": record.redrives,
+                ":true": True,
+                ":false": False,
                 ":now": now.isoformat(),
-                ":failed": "failed",
-                ":error": error[:1000],
             },
-            names={"#error": "error"},
         )
 
-    def fail(self, record: PreDiagnosis, reason: str, now: datetime) -> PreDiagnosis:
-        """processing -> failed after the last attempt (or an error no retry can fix)."""
-        idx = self._current_attempt(record)
+    def restore(self, previous: PreDiagnosis, now: datetime) -> PreDiagnosis:
+        """Back to `previous` after `reopen(previous)` or `redispatch(previous)`, when the new
+        job could not be sent: same status, redrive count, reason and dead letter. A job that
+        was sent after all is then ahead of the record, and dropped by the analysis."""
+        sets = "#status = :was, redrives = :redrives, deadLettered = :letter"
+        if previous.failure_reason:
+            sets += ", failureReason = :reason"
+        return self._update(
+            previous.id,
+            f"SET {sets}, updatedAt = :now, version = version + :one",
+            condition="#status = :pending AND redrives = :reopened AND size(attempts) = :n",
+            values={
+                ":pending": Status.PENDING.value,
+                ":was": previous.status.value,
+                ":redrives": previous.redrives,
+                ":reopened": previous.redrives + 1,
+                ":letter": previous.dead_lettered,
+                ":n": len(previous.attempts),
+                ":now": now.isoformat(),
+            }
+            | ({":reason": previous.failure_reason} if previous.failure_reason else {}),
+        )
+
+    def redispatch(self, record: PreDiagnosis, now: datetime) -> PreDiagnosis:
+        """pending -> pending with a new dispatch (`redrives` + 1), as `record` was read: for a
+        pending record whose job ended in the dead-letter queue (its deliveries ran out in a
+        crash). Any older job of the record is obsolete from then on."""
         return self._update(
             record.id,
-            f"SET #status = :failed_status, failureReason = :reason, updatedAt = :now,"
-            f" version = version + :one, attempts[{idx}].outcome = :failed,"
-            f" attempts[{idx}].endedAt = :now, attempts[{idx}].#error = :reason",
-            allowed=(Status.PROCESSING,),
+            "SET updatedAt = :now, version = version + :one, redrives = redrives + :one",
+            condition="#status = :pending AND redrives = :redrives AND size(attempts) = :n",
             values={
-                ":failed_status": Status.FAILED.value,
-                ":failed": "failed",
-                ":reason": reason[:1000],
+                ":pending": Status.PENDING.value,
+                ":redrives": record.redrives,
+                ":n": len(record.attempts),
                 ":now": now.isoformat(),
             },
-            names={"#error": "error"},
         )
 
-    def reject_unqueued(self, record_id: str, reason: str, now: datetime) -> None:
-        """pending -> failed when the job never reached the queue (the caller got a 503)."""
-        self._update(
-            record_id,
-            "SET #status = :failed, failureReason = :reason, updatedAt = :now,"
-            " version = version + :one",
-            allowed=(Status.PENDING,),
-            values={":failed": Status.FAILED.value, ":reason": reason, ":now": now.isoformat()},
-        )
-
-    def reopen(self, record_id: str, now: datetime) -> PreDiagnosis:
-        """failed -> pending for a redrive; the attempt history is kept."""
+    def mark_dead_lettered(self, record_id: str, dispatch: int) -> PreDiagnosis:
+        """Note that the failed record's job (of `dispatch`) is in the dead-letter queue: from
+        now on an operator may redrive it."""
         return self._update(
             record_id,
-            "SET #status = :pending, updatedAt = :now, version = version + :one,"
-            " redrives = if_not_exists(redrives, :zero) + :one REMOVE failureReason",
-            allowed=(Status.FAILED,),
-            values={":pending": Status.PENDING.value, ":now": now.isoformat(), ":zero": 0},
+            "SET deadLettered = :true",
+            condition="#status = :failed AND redrives = :dispatch",
+            values={":failed": Status.FAILED.value, ":dispatch": dispatch, ":true": True},
         )
-
-    # ------------------------------------------------------------------ helpers
-    @staticmethod
-    def _current_attempt(record: PreDiagnosis) -> int:
-        if not record.attempts:
-            raise ConflictError(f"pre-diagnosis {record.id} has no attempt in progress")
-        return len(record.attempts) - 1
 
     def _update(
         self,
         record_id: str,
         expression: str,
         *,
-        allowed: tuple[Status, ...],
+        condition: str,
         values: dict[str, Any],
         names: dict[str, str] | None = None,
     ) -> PreDiagnosis:
-        allowed_keys = {f":from{i}": s.value for i, s in enumerate(allowed)}
-        condition = f"attribute_exists(id) AND #status IN ({', '.join(allowed_keys)})"
+        one = ":one" in expression
         try:
             res = self.client.update_item(
                 TableName=self.table_name,
                 Key={"id": {"S": record_id}},
                 UpdateExpression=expression,
-                ConditionExpression=condition,
+                ConditionExpression=f"attribute_exists(id) AND ({condition})",
                 ExpressionAttributeNames={"#status": "status", **(names or {})},
-                ExpressionAttributeValues=to_item({**values, **allowed_keys, ":one": 1}),
+                ExpressionAttributeValues=to_item(values | ({":one": 1} if one else {})),
                 ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
@@ -288,23 +351,8 @@ class DynamoRepository:
             old: dict[str, Any] = dict(exc.response.get("Item") or {})  # type: ignore[call-overload]
             if not old:
                 raise NotFoundError(f"pre-diagnosis {record_id} not found") from exc
-            current = old.get("status", {}).get("S", "?")
+            current = record_from_item(old)
             raise ConflictError(
-                f"pre-diagnosis {record_id} is {current}; expected one of "
-                f"{', '.join(s.value for s in allowed)}"
+                f"pre-diagnosis {record_id} is {current.status.value}", current
             ) from exc
         return record_from_item(res["Attributes"])
-
-
-def encode_cursor(key: Mapping[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(from_item(key)).encode()).decode()
-
-
-def decode_cursor(cursor: str) -> dict[str, Any]:
-    try:
-        data = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (binascii.Error, ValueError, RecursionError) as exc:
-        raise ValueError("cursor is not valid") from exc
-    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
-        raise ValueError("cursor is not valid")
-    return to_item(data)

@@ -1,12 +1,18 @@
-"""One typed settings object, read from the environment the template wires."""
+"""One typed settings object, read from the environment the template wires.
+
+Each field's alias is its environment variable. The AI ensemble's settings (`AiSettings`, in
+prediag.ai.settings) are the `ai` field, validated from the same environment.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from functools import lru_cache
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from prediag.ai.settings import AiSettings, variable_of
 from prediag.errors import ConfigurationError
 
 
@@ -26,21 +32,33 @@ class Settings(BaseModel):
     urgent_dlq_url: str | None = Field(default=None, alias="URGENT_DLQ_URL")
     normal_dlq_url: str | None = Field(default=None, alias="NORMAL_DLQ_URL")
     analyze_function_name: str | None = Field(default=None, alias="ANALYZE_FUNCTION_NAME")
-    esm_control_url: str | None = Field(
-        default=None,
-        alias="ESM_CONTROL_URL",
-        description="Local stack only: base URL of its event source mapping control API",
+    attempt_timeout_seconds: int = Field(
+        default=900,
+        ge=1,
+        le=900,
+        alias="ATTEMPT_TIMEOUT_SECONDS",
+        description="The analyze function's timeout: an attempt older than this has died",
     )
 
-    def queue_url(self, lane: str) -> str:
-        return self.urgent_queue_url if lane == "urgent" else self.normal_queue_url
+    ai: AiSettings = Field(
+        default_factory=AiSettings, description="The AI ensemble's settings (AI_*, *_MODEL...)"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ai_from_the_same_environment(cls, data: object) -> object:
+        if isinstance(data, Mapping) and "ai" not in data:
+            return {**data, "ai": AiSettings.environment(data)}
+        return data
 
 
-def load_settings(environ: dict[str, str] | None = None) -> Settings:
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """The settings of `environ` (os.environ by default); ConfigurationError naming each
+    variable that is missing or does not validate."""
     try:
         return Settings.model_validate(dict(os.environ if environ is None else environ))
     except ValidationError as exc:
-        names = ", ".join(str(e["loc"][0]) for e in exc.errors())
+        names = ", ".join(dict.fromkeys(variable_of(e["loc"]) for e in exc.errors()))
         raise ConfigurationError(f"missing or invalid settings: {names}") from exc
 
 

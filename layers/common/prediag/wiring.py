@@ -7,11 +7,12 @@ from functools import lru_cache
 
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
+from prediag.analysis import JobPolicy
 from prediag.errors import ConfigurationError
+from prediag.models import Lane
 from prediag.notifier import SnsNotifier
-from prediag.queue import SqsJobQueue
+from prediag.queue import LaneQueues, SqsJobQueue
 from prediag.repository import DynamoRepository
-from prediag.service import JobPolicy
 from prediag.settings import get_settings
 
 
@@ -30,14 +31,19 @@ def repository() -> DynamoRepository:
 @lru_cache(maxsize=1)
 def job_queue() -> SqsJobQueue:
     s = get_settings()
-    return SqsJobQueue(s.urgent_queue_url, s.normal_queue_url)
+    return SqsJobQueue(
+        [
+            LaneQueues(Lane.URGENT, s.urgent_queue_url, s.urgent_dlq_url),
+            LaneQueues(Lane.NORMAL, s.normal_queue_url, s.normal_dlq_url),
+        ]
+    )
 
 
 @lru_cache(maxsize=1)
 def notifier() -> SnsNotifier:
     topic = get_settings().vet_topic_arn
     if not topic:
-        raise RuntimeError("VET_TOPIC_ARN is not set")
+        raise ConfigurationError("VET_TOPIC_ARN is not set")
     return SnsNotifier(topic)
 
 
@@ -52,11 +58,15 @@ def idempotency_store() -> DynamoDBPersistenceLayer:
 
 def job_policy() -> JobPolicy:
     s = get_settings()
-    return JobPolicy(max_attempts=s.max_attempts, backoff_base_seconds=s.backoff_base_seconds)
+    return JobPolicy(
+        max_attempts=s.max_attempts,
+        backoff_base_seconds=s.backoff_base_seconds,
+        attempt_timeout_seconds=s.attempt_timeout_seconds,
+    )
 
 
 def reset() -> None:
-    """Forget the settings and adapters (a new environment: tests, the local stack)."""
+    """Forget the settings and adapters (the environment changed)."""
     get_settings.cache_clear()
     for built in (repository, job_queue, notifier, idempotency_store):
         built.cache_clear()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from traceback import format_exception
 
 from aws_lambda_powertools import Logger
 
@@ -19,6 +20,7 @@ from prediag.ai.deadline import Deadline, deadline_scope
 from prediag.ai.errors import PermanentAnalysisError, RetryableAnalysisError
 from prediag.ai.prompt import PROMPT_VERSION, case_message, system_prompt
 from prediag.ai.providers import ProviderFailure, create_provider, preload
+from prediag.ai.redact import Redactor
 from prediag.ai.secrets import Credential, resolve_credentials
 from prediag.ai.settings import AiSettings, ProviderName
 from prediag.ai.synthesis import ProviderResult, synthesise
@@ -50,7 +52,7 @@ def preload_providers(settings: AiSettings | None = None) -> None:
     preload((settings or AiSettings.from_env()).providers)
 
 
-def analyse_case(
+def analyze_case(
     request: PreDiagnosisRequest,
     triage: TriageResult,
     *,
@@ -61,7 +63,10 @@ def analyse_case(
 
     `remaining_ms` is the function's remaining time when called; every provider must answer
     before it, less the settings' safety margin (and within its own timeout).
-    Raises RetryableAnalysisError or PermanentAnalysisError when no provider answered.
+    Raises RetryableAnalysisError or PermanentAnalysisError when no provider answered; its
+    `outcomes` hold one ProviderOutcome per enabled provider (kind, status_code, error_code,
+    retries, and a short scrubbed message), and its message names each failure's cause.
+    Every provider failure is logged once, at WARNING, with those fields.
     """
     started = time.monotonic()
     settings = settings or AiSettings.from_env()
@@ -72,21 +77,26 @@ def analyse_case(
         return triage_only_analysis(request, triage)
 
     budget_s = (remaining_ms - settings.safety_margin_ms) / 1000 - (time.monotonic() - started)
-    results = _run_providers(request, triage, runnable, settings, budget_s)
+    system, user = system_prompt(), case_message(request, triage)
+    # What a failure says is scrubbed of the keys in use and of the case text sent.
+    redact = Redactor(secrets=[c.api_key for c in credentials.values()], sent_texts=[user])
+    results = _run_providers(system, user, runnable, settings, budget_s, redact)
     ordered = [
-        results.get(name) or _unavailable(name, credential, settings)
+        results.get(name) or _unavailable(name, credential, settings, redact)
         for name, credential in credentials.items()
     ]
     _emit_metrics([r for r in ordered if r.attempted], settings)
 
     answered = [r for r in ordered if r.answered]
     failures = [r for r in ordered if r.attempted and not r.answered]
+    for failure in failures:
+        _log_failure(failure)
     log = {
-        "providers": {r.name: r.outcome.outcome for r in ordered},
+        "providers": {r.name: _cause(r.outcome) for r in ordered},
         "elapsed_ms": int((time.monotonic() - started) * 1000),
     }
     if not answered:
-        summary = "; ".join(f"{r.name}: {r.outcome.outcome}" for r in failures)
+        summary = "; ".join(f"{r.name}: {_cause(r.outcome)}" for r in failures)
         outcomes = [r.outcome for r in ordered]
         if any(r.retryable for r in failures):
             logger.warning("no AI provider answered; retryable", extra=log)
@@ -109,15 +119,15 @@ def analyse_case(
 
 
 def _run_providers(
-    request: PreDiagnosisRequest,
-    triage: TriageResult,
+    system: str,
+    user: str,
     runnable: dict[ProviderName, Credential],
     settings: AiSettings,
     budget_s: float,
+    redact: Redactor,
 ) -> dict[str, ProviderResult]:
     if not runnable:
         return {}
-    system, user = system_prompt(), case_message(request, triage)
     deadlines = {
         name: Deadline.after(
             min(settings.timeout_for(name), budget_s), min_attempt_s=settings.min_attempt_s
@@ -131,7 +141,7 @@ def _run_providers(
     try:
         for name, credential in runnable.items():
             future = executor.submit(
-                _call_provider, name, credential, system, user, settings, deadlines[name]
+                _call_provider, name, credential, system, user, settings, deadlines[name], redact
             )
             futures[future] = name
         pending = dict(futures)
@@ -151,16 +161,17 @@ def _run_providers(
     results: dict[str, ProviderResult] = {}
     for future, name in futures.items():
         if name in abandoned or future.cancelled():
-            results[name] = _result(
+            results[name] = _failed(
                 name,
                 settings,
-                "timeout",
+                redact,
+                ProviderFailure(
+                    "timeout", "no answer before the deadline", error_code="DeadlineReached"
+                ),
                 latency_ms=_ms_since(started),
-                error="no answer before the deadline",
-                retryable=True,
             )
         elif (exc := future.exception()) is not None:  # _call_provider catches everything
-            results[name] = _result(name, settings, "error", error=str(exc)[:300], retryable=True)
+            results[name] = _unexpected(name, settings, redact, exc, latency_ms=_ms_since(started))
         else:
             results[name] = future.result()
     return results
@@ -173,6 +184,7 @@ def _call_provider(
     user: str,
     settings: AiSettings,
     deadline: Deadline,
+    redact: Redactor,
 ) -> ProviderResult:
     started = time.monotonic()
     with deadline_scope(deadline):
@@ -180,27 +192,9 @@ def _call_provider(
             provider = create_provider(name, credential.api_key, settings)
             answer = provider.assess(system, user, deadline)
         except ProviderFailure as failure:
-            return _result(
-                name,
-                settings,
-                failure.kind,
-                latency_ms=_ms_since(started),
-                error=str(failure),
-                retryable=failure.retryable,
-                input_tokens=failure.input_tokens,
-                output_tokens=failure.output_tokens,
-                model=failure.model,
-            )
+            return _failed(name, settings, redact, failure, latency_ms=_ms_since(started))
         except Exception as exc:
-            logger.exception("provider call failed unexpectedly", extra={"provider": name})
-            return _result(
-                name,
-                settings,
-                "error",
-                latency_ms=_ms_since(started),
-                error=f"{type(exc).__name__}: {str(exc)[:200]}",
-                retryable=True,
-            )
+            return _unexpected(name, settings, redact, exc, latency_ms=_ms_since(started))
     outcome = ProviderOutcome(
         provider=name,
         model=answer.model,
@@ -213,39 +207,90 @@ def _call_provider(
     return ProviderResult(outcome=outcome, assessment=answer.assessment)
 
 
-def _result(
+def _failed(
     name: ProviderName,
     settings: AiSettings,
-    kind: str,
+    redact: Redactor,
+    failure: ProviderFailure,
     *,
-    latency_ms: int = 0,
-    error: str | None = None,
-    retryable: bool,
-    input_tokens: int = 0,
-    output_tokens: int = 0,
-    model: str | None = None,
+    latency_ms: int,
+    traceback: str | None = None,
 ) -> ProviderResult:
-    outcome = ProviderOutcome.model_validate(
-        {
-            "provider": name,
-            "model": model or settings.model_for(name),
-            "outcome": kind,
-            "latency_ms": latency_ms,
-            "input_tokens": input_tokens,
-            "output_tokens": output_tokens,
-            "cost_usd": settings.cost_usd(name, input_tokens, output_tokens),
-            "error": error,
-        }
+    """The result of a provider call that failed, its message and code scrubbed."""
+    tokens = (failure.input_tokens, failure.output_tokens)
+    outcome = ProviderOutcome(
+        provider=name,
+        model=failure.model or settings.model_for(name),
+        outcome=failure.kind,
+        latency_ms=latency_ms,
+        input_tokens=tokens[0],
+        output_tokens=tokens[1],
+        cost_usd=settings.cost_usd(name, *tokens),
+        error=redact(failure),
+        status_code=failure.status_code,
+        error_code=redact(failure.error_code, 100) if failure.error_code else None,
+        retries=failure.retries,
     )
-    return ProviderResult(outcome=outcome, retryable=retryable)
+    trace = redact.text(traceback) if traceback else None
+    return ProviderResult(outcome=outcome, retryable=failure.retryable, traceback=trace)
+
+
+def _unexpected(
+    name: ProviderName,
+    settings: AiSettings,
+    redact: Redactor,
+    exc: BaseException,
+    *,
+    latency_ms: int,
+) -> ProviderResult:
+    """A provider call that raised something no binding classified: a retryable `error`, its
+    traceback kept for the log."""
+    failure = ProviderFailure(
+        "error", f"{type(exc).__name__}: {exc}", error_code=type(exc).__name__
+    )
+    trace = "".join(format_exception(exc))
+    return _failed(name, settings, redact, failure, latency_ms=latency_ms, traceback=trace)
+
+
+def _log_failure(result: ProviderResult) -> None:
+    """One WARNING per failed provider, from the ensemble's thread (never from a provider's
+    thread, which may report after it was abandoned)."""
+    outcome = result.outcome
+    fields: dict[str, object] = {
+        "provider": outcome.provider,
+        "kind": outcome.outcome,
+        "status_code": outcome.status_code,
+        "error_code": outcome.error_code,
+        "latency_ms": outcome.latency_ms,
+        "retries": outcome.retries,
+        "error": outcome.error,
+    }
+    if result.traceback:
+        fields["traceback"] = result.traceback
+    logger.warning("AI provider failed", extra=fields)
+
+
+def _cause(outcome: ProviderOutcome) -> str:
+    """'rate_limited 429 rate_limit_error': the kind, then the status and code when known."""
+    parts = [outcome.outcome, outcome.status_code, outcome.error_code]
+    return " ".join(str(part) for part in parts if part is not None)
 
 
 def _unavailable(
-    name: ProviderName, credential: Credential, settings: AiSettings
+    name: ProviderName, credential: Credential, settings: AiSettings, redact: Redactor
 ) -> ProviderResult:
+    """A provider not called: `skipped` without credentials, a retryable `error` when the
+    credential lookup failed (secrets.py has logged why)."""
     if credential.state == "error":
-        return _result(name, settings, "error", error=credential.detail, retryable=True)
-    return _result(name, settings, "skipped", error=credential.detail, retryable=False)
+        failure = ProviderFailure("error", credential.detail, error_code="CredentialLookupFailed")
+        return _failed(name, settings, redact, failure, latency_ms=0)
+    skipped = ProviderOutcome(
+        provider=name,
+        model=settings.model_for(name),
+        outcome="skipped",
+        error=redact(credential.detail),
+    )
+    return ProviderResult(outcome=skipped, retryable=False)
 
 
 def _ms_since(started: float) -> int:

@@ -7,6 +7,12 @@ from prediag.models import ProviderOutcome
 
 
 class _EnsembleFailure(AnalysisError):
+    """No provider answered. The message names each failure's cause ("no AI provider answered
+    (openai: connection_error ConnectionRefused; anthropic: rate_limited 429 rate_limit_error;
+    bedrock: timeout ReadTimeout)"); `outcomes` holds one ProviderOutcome per enabled provider,
+    in AI_PROVIDERS order (skipped ones included), each with its kind, status_code, error_code,
+    retries and a short scrubbed message."""
+
     def __init__(self, message: str, outcomes: list[ProviderOutcome] | None = None) -> None:
         super().__init__(message)
         self.outcomes: list[ProviderOutcome] = list(outcomes or [])

@@ -7,8 +7,8 @@
   and this is logged once per execution environment.
 - Bedrock: AWS credentials resolved by the default boto3 chain, and an endpoint that is
   explicit or real: AWS_ENDPOINT_URL_BEDROCK_RUNTIME is set, or the code runs on AWS Lambda
-  without a global AWS_ENDPOINT_URL override. A local run against an AWS emulator (which sets
-  AWS_ENDPOINT_URL) or a laptop's own AWS profile never calls Bedrock by accident.
+  without a global AWS_ENDPOINT_URL override. A run whose AWS calls go to another endpoint
+  (AWS_ENDPOINT_URL) or a laptop's own AWS profile never calls Bedrock by accident.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def _ssm_key(provider: ProviderName, name: str) -> Credential:
 
 
 def bedrock_endpoint_allowed(environ: dict[str, str] | None = None) -> bool:
-    """Bedrock runs against an explicit endpoint, or on Lambda without an emulator override."""
+    """Bedrock runs against an explicit endpoint, or on Lambda without an endpoint override."""
     env = os.environ if environ is None else environ
     if env.get("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "").strip():
         return True

@@ -51,6 +51,8 @@ class ProviderResult:
     outcome: ProviderOutcome
     assessment: ModelAssessment | None = None
     retryable: bool = False
+    traceback: str | None = None
+    """The scrubbed traceback of a failure no provider binding classified: logged, not stored."""
 
     @property
     def name(self) -> str:

@@ -6,26 +6,18 @@ import email.utils
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import pydantic
 
 from prediag.ai.deadline import Deadline
 from prediag.ai.schema import TOOL_NAME, ModelAssessment
+from prediag.models import ProviderFailureKind
 
-FailureKind = Literal[
-    "timeout",
-    "rate_limited",
-    "server_error",
-    "invalid_output",
-    "refused",
-    "auth_error",
-    "bad_request",
-    "error",
-]
+FailureKind = ProviderFailureKind
 
 RETRYABLE: frozenset[FailureKind] = frozenset(
-    {"timeout", "rate_limited", "server_error", "invalid_output", "error"}
+    {"timeout", "rate_limited", "server_error", "invalid_output", "connection_error", "error"}
 )
 """Failures another attempt may fix. The others (bad credentials, invalid request, refusal)
 repeat identically."""
@@ -40,19 +32,33 @@ class ProviderAnswer:
 
 
 class ProviderFailure(Exception):
-    """A provider call that produced no usable assessment, classified."""
+    """A provider call that produced no usable assessment, classified.
+
+    `status_code`: the HTTP error status the provider answered (None when the failure is not
+    an HTTP error);
+    `error_code`: the provider's or AWS's error code or type (`rate_limit_error`,
+    `invalid_api_key`, `ThrottlingException`), or the transport cause (`ConnectionRefused`,
+    `ReadTimeout`, see `transport_cause`); `retries`: the SDK's retries before it gave up, when
+    known. The message is short and may still quote the provider: the ensemble scrubs it.
+    """
 
     def __init__(
         self,
         kind: FailureKind,
         message: str,
         *,
+        status_code: int | None = None,
+        error_code: str | None = None,
+        retries: int | None = None,
         input_tokens: int = 0,
         output_tokens: int = 0,
         model: str | None = None,
     ) -> None:
         super().__init__(message)
         self.kind: FailureKind = kind
+        self.status_code = status_code
+        self.error_code = error_code
+        self.retries = retries
         self.input_tokens = input_tokens
         self.output_tokens = output_tokens
         self.model = model
@@ -85,6 +91,76 @@ def kind_for_status(status: int) -> FailureKind:
     if 400 <= status < 500:
         return "bad_request"
     return "error"
+
+
+# Transport causes, by the exception class names met in an error's chain (httpx2/httpcore2 for
+# the OpenAI and Anthropic SDKs, urllib3/botocore for boto3, the OS errors under them), most
+# specific first.
+_TRANSPORT_CAUSES: tuple[tuple[frozenset[str], str], ...] = (
+    (frozenset({"ConnectionRefusedError"}), "ConnectionRefused"),
+    (frozenset({"gaierror", "NameResolutionError"}), "NameResolutionError"),
+    (frozenset({"ConnectionResetError", "BrokenPipeError"}), "ConnectionReset"),
+    (frozenset({"ConnectTimeout", "ConnectTimeoutError"}), "ConnectTimeout"),
+    (frozenset({"ReadTimeout", "ReadTimeoutError"}), "ReadTimeout"),
+    (frozenset({"WriteTimeout", "WriteTimeoutError"}), "WriteTimeout"),
+    (frozenset({"PoolTimeout"}), "PoolTimeout"),
+    (
+        frozenset(
+            {"RemoteProtocolError", "RemoteDisconnected", "ConnectionClosedError", "ProtocolError"}
+        ),
+        "ConnectionClosed",
+    ),
+    (frozenset({"SSLError", "SSLCertVerificationError", "SSLZeroReturnError"}), "TLSError"),
+    (frozenset({"ProxyError", "ProxyConnectionError"}), "ProxyError"),
+    (frozenset({"TimeoutError", "timeout"}), "Timeout"),
+)
+_MAX_CHAIN = 12
+
+
+def exception_chain(exc: BaseException) -> list[BaseException]:
+    """`exc` and the exceptions under it: causes, contexts, and botocore's wrapped `error`."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain and len(chain) < _MAX_CHAIN:
+        chain.append(current)
+        following = current.__cause__ or current.__context__
+        if following is None:
+            wrapped = (getattr(current, "kwargs", None) or {}).get("error")
+            following = wrapped if isinstance(wrapped, BaseException) else None
+        current = following
+    return chain
+
+
+def transport_cause(exc: BaseException) -> str:
+    """What went wrong on the wire under an SDK's connection or timeout error:
+    ConnectionRefused, NameResolutionError, ConnectionReset, ConnectTimeout, ReadTimeout,
+    WriteTimeout, PoolTimeout, ConnectionClosed, TLSError, ProxyError, Timeout; else the class
+    name of the deepest exception."""
+    chain = exception_chain(exc)
+    names = {type(e).__name__ for e in chain}
+    for known, cause in _TRANSPORT_CAUSES:
+        if names & known:
+            return cause
+    return type(chain[-1]).__name__
+
+
+def root_message(exc: BaseException) -> str:
+    """The message of the exception the SDK wrapped (`[Errno 111] Connection refused`), or the
+    SDK's own when it wrapped nothing."""
+    chain = exception_chain(exc)
+    inner = next((e for e in chain[1:] if str(e)), None)
+    return str(inner if inner is not None else exc)
+
+
+def status_error_code(exc: BaseException) -> str | None:
+    """The error code of an OpenAI or Anthropic status error: Anthropic's stable
+    `error.details.error_code`, OpenAI's `error.code` (`invalid_api_key`,
+    `rate_limit_exceeded`), else the error `type` (`rate_limit_error`, `server_error`)."""
+    for attribute in ("error_code", "code", "type"):
+        value = getattr(exc, attribute, None)
+        if isinstance(value, str) and value.strip():
+            return short(value, 100)
+    return None
 
 
 def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
@@ -140,5 +216,16 @@ def tool_assessment(tool_input: object | None, **tokens: Any) -> ModelAssessment
         return ModelAssessment.model_validate(tool_input)
     except pydantic.ValidationError as exc:
         raise ProviderFailure(
-            "invalid_output", f"answer does not validate: {short(exc, 200)}", **tokens
+            "invalid_output", f"answer does not validate: {validation_summary(exc)}", **tokens
         ) from exc
+
+
+def validation_summary(exc: pydantic.ValidationError, limit: int = 200) -> str:
+    """Where and why an answer failed validation, without the values it held (a model's answer
+    may quote the owner)."""
+    errors = exc.errors(include_url=False, include_input=False, include_context=False)
+    parts = [
+        f"{'.'.join(str(part) for part in error['loc']) or 'answer'}: {error['msg']}"
+        for error in errors
+    ]
+    return short(f"{len(errors)} error(s): " + "; ".join(parts), limit)

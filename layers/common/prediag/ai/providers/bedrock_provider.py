@@ -12,6 +12,7 @@ once the deadline has passed, and `needs-retry` vetoes a retry whose wait (the s
 from __future__ import annotations
 
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -34,8 +35,10 @@ from prediag.ai.providers.base import (
     ProviderFailure,
     kind_for_status,
     retry_after_seconds,
+    root_message,
     short,
     tool_assessment,
+    transport_cause,
 )
 from prediag.ai.schema import TOOL_DESCRIPTION, TOOL_NAME, tool_input_schema
 from prediag.ai.settings import AiSettings
@@ -96,9 +99,59 @@ def _expected_wait(response: Any, attempts: int) -> float:
         code = str((parsed or {}).get("Error", {}).get("Code", ""))
     throttled = status == 429 or "Throttl" in code or "TooManyRequests" in code
     base = _THROTTLING_BASE_S if throttled else _OTHER_BASE_S
+    # botocore draws its backoff at random below `backoff`, then raises it to the server's wait
+    # capped at the draw plus 5 s; this is the longest it may sleep.
     backoff = min(base * 2.0 ** max(attempts - 1, 0), _MAX_BACKOFF_S)
     server = retry_after_seconds(headers)
-    return backoff if server is None else min(max(server, 0.0), backoff + _RETRY_AFTER_EXTRA_S)
+    if server is None:
+        return backoff
+    return max(backoff, min(max(server, 0.0), backoff + _RETRY_AFTER_EXTRA_S))
+
+
+def bedrock_failure(exc: Exception, *, retries: int | None = None) -> ProviderFailure:
+    """The failure a boto3 Converse error stands for. `retries`: the retries counted by the
+    caller, used when the error does not report them (ClientError's RetryAttempts does)."""
+    if isinstance(exc, DeadlineReached):
+        return ProviderFailure("timeout", short(exc), error_code="DeadlineReached", retries=retries)
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        metadata = exc.response.get("ResponseMetadata", {})
+        code = str(error.get("Code", "")) or None
+        status = int(metadata.get("HTTPStatusCode", 0) or 0) or None
+        attempts = metadata.get("RetryAttempts")
+        kind = _ERROR_KINDS.get(code or "") or (kind_for_status(status) if status else "error")
+        prefix = " ".join(str(part) for part in (status, code) if part)
+        return ProviderFailure(
+            kind,
+            short(f"{prefix}: {error.get('Message', '')}".strip(": ")),
+            status_code=status,
+            error_code=code,
+            retries=int(attempts) if isinstance(attempts, int) else retries,
+        )
+    if isinstance(exc, (ReadTimeoutError, ConnectTimeoutError)):
+        cause = transport_cause(exc)
+        return ProviderFailure(
+            "timeout", f"request timed out ({cause})", error_code=cause, retries=retries
+        )
+    if isinstance(exc, NoCredentialsError):
+        return ProviderFailure(
+            "auth_error", "no AWS credentials", error_code="NoCredentialsError", retries=retries
+        )
+    if isinstance(exc, ResponseParserError):
+        return ProviderFailure(
+            "invalid_output",
+            f"unreadable answer: {short(exc, 200)}",
+            error_code="ResponseParserError",
+            retries=retries,
+        )
+    if isinstance(exc, (EndpointConnectionError, ConnectionClosedError)):
+        return ProviderFailure(
+            "connection_error",
+            f"connection error: {short(root_message(exc))}",
+            error_code=transport_cause(exc),
+            retries=retries,
+        )
+    return ProviderFailure("error", short(exc), error_code=type(exc).__name__, retries=retries)
 
 
 class BedrockProvider:
@@ -108,7 +161,9 @@ class BedrockProvider:
         self.model = settings.bedrock_model
         self._settings = settings
 
-    def _client(self, deadline: Deadline) -> BedrockRuntimeClient:
+    def _client(self, deadline: Deadline, sent: list[float]) -> BedrockRuntimeClient:
+        """A client whose retries stay inside `deadline`; each attempt's start is appended to
+        `sent` (so a failure without a response still tells how often it was retried)."""
         remaining = max(deadline.remaining(), 0.1)
         config = Config(
             connect_timeout=min(5.0, remaining),
@@ -126,6 +181,7 @@ class BedrockProvider:
         def refuse_late_attempt(**_: Any) -> None:
             if deadline.expired():
                 raise DeadlineReached("deadline reached before the Bedrock attempt")
+            sent.append(time.monotonic())
 
         def veto_late_retry(
             response: Any = None, attempts: int = 1, caught_exception: Any = None, **_: Any
@@ -145,8 +201,11 @@ class BedrockProvider:
 
     def _call(self, system: str, user: str, deadline: Deadline) -> ConverseResponseTypeDef:
         if deadline.expired():
-            raise ProviderFailure("timeout", "deadline reached before the call")
-        client = self._client(deadline)
+            raise ProviderFailure(
+                "timeout", "deadline reached before the call", error_code="DeadlineReached"
+            )
+        sent: list[float] = []
+        client = self._client(deadline, sent)
         try:
             return client.converse(
                 modelId=self.model,
@@ -169,26 +228,8 @@ class BedrockProvider:
                     "toolChoice": {"tool": {"name": TOOL_NAME}},
                 },
             )
-        except DeadlineReached as exc:
-            raise ProviderFailure("timeout", short(exc)) from exc
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            code = str(error.get("Code", ""))
-            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-            kind = _ERROR_KINDS.get(code) or kind_for_status(status)
-            detail = f"{code or status}: {short(error.get('Message', ''))}"
-            raise ProviderFailure(kind, detail) from exc
-        except (ReadTimeoutError, ConnectTimeoutError) as exc:
-            raise ProviderFailure("timeout", short(exc)) from exc
-        except NoCredentialsError as exc:
-            raise ProviderFailure("auth_error", "no AWS credentials") from exc
-        except ResponseParserError as exc:
-            detail = short(exc, 200)
-            raise ProviderFailure("invalid_output", f"unreadable answer: {detail}") from exc
-        except (EndpointConnectionError, ConnectionClosedError) as exc:
-            raise ProviderFailure("error", f"connection error: {short(exc)}") from exc
-        except BotoCoreError as exc:
-            raise ProviderFailure("error", short(exc)) from exc
+        except (DeadlineReached, ClientError, BotoCoreError, ResponseParserError) as exc:
+            raise bedrock_failure(exc, retries=max(len(sent) - 1, 0)) from exc
 
     def assess(self, system: str, user: str, deadline: Deadline) -> ProviderAnswer:
         response = self._call(system, user, deadline)

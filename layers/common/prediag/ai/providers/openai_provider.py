@@ -11,11 +11,14 @@ import pydantic
 from openai.types.chat import ChatCompletionMessageParam
 
 from prediag.ai.deadline import Deadline
-from prediag.ai.providers._http import cached_client, sdk_failure
+from prediag.ai.providers._http import (
+    SdkBinding,
+)
 from prediag.ai.providers.base import (
     ProviderAnswer,
     ProviderFailure,
     short,
+    validation_summary,
 )
 from prediag.ai.schema import ModelAssessment
 from prediag.ai.settings import AiSettings
@@ -24,21 +27,12 @@ from prediag.ai.settings import AiSettings
 class _DeadlineReached(openai.OpenAIError):
     """Raised by the transport; an OpenAIError, so the SDK re-raises it without retrying."""
 
-
-def _deadline_error(request: Any) -> Exception:
-    return _DeadlineReached(f"deadline reached before {request.method} {request.url.path}")
+    retries: int | None = None
 
 
-def _client(api_key: str, max_retries: int, timeout_s: float) -> openai.OpenAI:
-    return cached_client(
-        openai.OpenAI,
-        openai.DefaultHttpxClient,
-        base_url_env="OPENAI_BASE_URL",
-        api_key=api_key,
-        max_retries=max_retries,
-        timeout_s=timeout_s,
-        on_deadline=_deadline_error,
-    )
+_SDK = SdkBinding(
+    openai, openai.OpenAI, openai.DefaultHttpxClient, "OPENAI_BASE_URL", _DeadlineReached
+)
 
 
 def _uses_reasoning(model: str) -> bool:
@@ -60,7 +54,7 @@ class OpenAIProvider:
     def __init__(self, api_key: str, settings: AiSettings) -> None:
         self.model = settings.openai_model
         self._settings = settings
-        self._client = _client(api_key, settings.max_retries, settings.openai_timeout_s)
+        self._client = _SDK.client(api_key, settings.max_retries, settings.openai_timeout_s)
 
     def assess(self, system: str, user: str, deadline: Deadline) -> ProviderAnswer:
         messages: list[ChatCompletionMessageParam] = [
@@ -71,18 +65,15 @@ class OpenAIProvider:
         if not _uses_reasoning(self.model):
             extra["temperature"] = self._settings.temperature
         try:
-            raw = self._client.chat.completions.with_raw_response.parse(
-                model=self.model,
-                messages=messages,
-                response_format=ModelAssessment,
-                max_completion_tokens=self._settings.max_output_tokens,
-                timeout=max(deadline.remaining(), 0.001),
-                **extra,
-            )
-        except _DeadlineReached as exc:
-            raise ProviderFailure("timeout", short(exc)) from exc
-        except (openai.APIConnectionError, openai.APIStatusError) as exc:
-            raise sdk_failure(exc, openai) from exc
+            with _SDK.failures():
+                raw = self._client.chat.completions.with_raw_response.parse(
+                    model=self.model,
+                    messages=messages,
+                    response_format=ModelAssessment,
+                    max_completion_tokens=self._settings.max_output_tokens,
+                    timeout=max(deadline.remaining(), 0.001),
+                    **extra,
+                )
         except openai.APIResponseValidationError as exc:
             raise ProviderFailure("invalid_output", short(exc)) from exc
 
@@ -101,9 +92,14 @@ class OpenAIProvider:
                 "refused", "content filter", input_tokens=input_tokens, output_tokens=output_tokens
             ) from exc
         except (pydantic.ValidationError, ValueError, TypeError) as exc:
+            detail = (
+                validation_summary(exc)
+                if isinstance(exc, pydantic.ValidationError)
+                else type(exc).__name__
+            )
             raise ProviderFailure(
                 "invalid_output",
-                f"answer does not validate: {short(exc, 200)}",
+                f"answer does not validate: {detail}",
                 input_tokens=input_tokens,
                 output_tokens=output_tokens,
             ) from exc

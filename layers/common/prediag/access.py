@@ -1,0 +1,86 @@
+"""Use case: who may read which pre-diagnoses (owners, vets of a clinic, admins)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prediag.errors import ForbiddenError, InvalidRequestError, NotFoundError
+from prediag.models import PreDiagnosis
+from prediag.repository import DynamoRepository, RecordPage
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling the API, from the Cognito claims the authorizer passed on."""
+
+    user_id: str
+    groups: frozenset[str] = field(default_factory=frozenset)
+    clinic_id: str | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return "admins" in self.groups
+
+    @property
+    def is_vet(self) -> bool:
+        return "vets" in self.groups and bool(self.clinic_id)
+
+    def can_read(self, record: PreDiagnosis) -> bool:
+        if self.is_admin or record.user_id == self.user_id:
+            return True
+        return self.is_vet and record.clinic_id == self.clinic_id
+
+
+def read(record_id: str, caller: Caller, repo: DynamoRepository) -> PreDiagnosis:
+    """The record, if the caller may see it; NotFoundError otherwise (no existence leak)."""
+    record = repo.get(record_id)
+    if record is None or not caller.can_read(record):
+        raise NotFoundError(f"pre-diagnosis {record_id} not found")
+    return record
+
+
+@dataclass(frozen=True)
+class Listing:
+    """Which records a listing reads: one partition of one index."""
+
+    index: str
+    key: str
+    value: str
+
+
+def listing_for(caller: Caller, *, clinic_id: str | None, user_id: str | None) -> Listing:
+    """What `caller` may list. An owner lists their own records, a vet their clinic's; an admin
+    names exactly one clinic or owner. ForbiddenError for a filter the caller may not use."""
+    if caller.is_admin:
+        if bool(clinic_id) == bool(user_id):
+            raise InvalidRequestError(
+                "clinicId" if clinic_id else "userId",
+                "admins list by exactly one of clinicId or userId",
+            )
+        if clinic_id:
+            return Listing("byClinic", "clinicId", clinic_id)
+        return Listing("byUser", "userId", str(user_id))
+    if caller.is_vet:
+        if user_id or (clinic_id and clinic_id != caller.clinic_id):
+            raise ForbiddenError("a vet lists the records of their own clinic only")
+        return Listing("byClinic", "clinicId", str(caller.clinic_id))
+    if clinic_id or (user_id and user_id != caller.user_id):
+        raise ForbiddenError("an owner lists their own records only")
+    return Listing("byUser", "userId", caller.user_id)
+
+
+def list_records(
+    caller: Caller,
+    repo: DynamoRepository,
+    *,
+    limit: int = 20,
+    cursor: str | None = None,
+    clinic_id: str | None = None,
+    user_id: str | None = None,
+) -> RecordPage:
+    """A page of the records `caller` may see, newest first."""
+    scope = listing_for(caller, clinic_id=clinic_id, user_id=user_id)
+    try:
+        return repo.query(scope.index, scope.key, scope.value, limit=limit, cursor=cursor)
+    except ValueError as exc:
+        raise InvalidRequestError("cursor", "cursor is not valid for this listing") from exc
