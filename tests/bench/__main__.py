@@ -67,6 +67,7 @@ class Suite:
         self.scaling_n = scaling_n
         self.table: dict[str, Row] = {}
         self.submit_ms: list[tuple[float, float]] = []
+        self.poll_errors: list[str] = []
 
     def row(self, key: str, group: str, measure: str, **kwargs: object) -> Row:
         if key not in self.table:
@@ -115,7 +116,7 @@ class Suite:
                 handler_ms = statistics.median(h for h, _ in self.submit_ms)
                 raw_ms = statistics.median(r for _, r in self.submit_ms)
                 row.note = f"handler {handler_ms:.1f} ms, PutItem + SendMessage {raw_ms:.1f} ms"
-            driver.close()
+            self.close(driver)
 
     def burst_rows(self, burst: Burst, batch: int, conc: int) -> None:
         n, L = burst.n, self.latency
@@ -154,7 +155,13 @@ class Suite:
                                f"concurrency {conc}: efficiency", ideal="1.00",
                                note=f"N={n}, ideal {math.ceil(n / conc)} L")  # fmt: skip
                 row.samples.append(burst.ideal / burst.makespan)
-                driver.close()
+                self.close(driver)
+
+    def close(self, driver: Driver) -> None:
+        driver.close()
+        if driver.poll_errors:
+            self.poll_errors += driver.poll_errors
+            log(f"{len(driver.poll_errors)} polls failed (retried): {driver.poll_errors[0]}")
 
     # ------------------------------------------------------------------ in-process rows
     def imports(self) -> None:
@@ -241,12 +248,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown rows: {sorted(unknown)}")
     started = time.monotonic()
     info = machine()
-    table = Suite(args.latency, args.repeat, rows, args.scaling_n).run()
+    suite = Suite(args.latency, args.repeat, rows, args.scaling_n)
+    table = suite.run()
     settings = (
         f"`python -m tests.bench --latency {args.latency} --repeat {args.repeat} "
         f"--rows {','.join(r for r in ROWS if r in rows)}` "
         f"({time.monotonic() - started:.0f} s)"
     )
+    if suite.poll_errors:
+        settings += f"; {len(suite.poll_errors)} status polls answered 5xx and were repeated"
     block = render(table, info, settings)
     print(block)
     if not args.no_write:

@@ -26,6 +26,7 @@ from tests.bench.localstack import REGION, ROOT, BenchStack, settle
 EVENT = json.loads((ROOT / "events" / "request-normal.json").read_text())
 TERMINAL = ("completed", "failed")
 SUBMIT_PARALLEL = 10
+MAX_POLL_ERRORS = 20
 
 
 @dataclass
@@ -75,6 +76,7 @@ class Driver:
     def __init__(self, stack: BenchStack, user: str | None = None) -> None:
         self.stack = stack
         self.token = stack.token(user or f"bench-{uuid.uuid4().hex[:8]}@example.com")
+        self.poll_errors: list[str] = []
         self.http = httpx.Client(
             base_url=stack.api_url,
             timeout=60,
@@ -105,7 +107,15 @@ class Driver:
     def wait_one(self, case: Case, timeout_s: float, interval_s: float = 0.05) -> Case:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            record = self.record(case.id)
+            response = self.http.get(f"/pre-diagnoses/{case.id}")
+            if response.status_code >= 500:
+                self.poll_errors.append(f"{response.status_code} {response.text[:200]}")
+                if len(self.poll_errors) > MAX_POLL_ERRORS:
+                    response.raise_for_status()
+                time.sleep(interval_s)
+                continue
+            response.raise_for_status()
+            record = response.json()
             if record["status"] in TERMINAL:
                 case.status, case.done_at = record["status"], _timestamp(record["updatedAt"])
                 return case
@@ -123,6 +133,11 @@ class Driver:
             while True:
                 params: dict[str, Any] = {"limit": 100, **({"cursor": cursor} if cursor else {})}
                 response = self.http.get("/pre-diagnoses", params=params)
+                if response.status_code >= 500:
+                    self.poll_errors.append(f"{response.status_code} {response.text[:200]}")
+                    if len(self.poll_errors) > MAX_POLL_ERRORS:
+                        response.raise_for_status()
+                    break  # a failed poll is not a measurement: poll again
                 response.raise_for_status()
                 page = response.json()
                 for item in page["items"]:
