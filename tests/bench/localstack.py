@@ -58,13 +58,22 @@ class BenchStack:
         """An ID token from `prediag local token` (the CLI), for this stack's user pool."""
         argv = [
             str(PREDIAG), "local", "token", "--user", user, "--endpoint", self.endpoint_url,
-            "--stage", STAGE, "--region", REGION,
-            *(f"--param={k}={v}" for k, v in self.params.items()),
+            "--stage", STAGE,
         ]  # fmt: skip
         out = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=60)
         if out.returncode != 0:
             raise RuntimeError(f"prediag local token failed: {out.stderr.strip()}")
         return out.stdout.strip().splitlines()[-1]
+
+    def pause_normal_lane(self) -> None:
+        """`prediag pause --lane normal`: the normal lane's trigger stops taking messages."""
+        argv = [
+            str(PREDIAG), "pause", "--lane", "normal", "--endpoint", self.endpoint_url,
+            "--stage", STAGE,
+        ]  # fmt: skip
+        out = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120)
+        if out.returncode != 0:
+            raise RuntimeError(f"prediag pause failed: {out.stderr.strip() or out.stdout}")
 
     def reports(self, since: int = 0) -> list[Report]:
         """The REPORT lines printed since line number `since`."""
@@ -101,10 +110,11 @@ class BenchStack:
 
 
 def start_stack(params: Mapping[str, str], ai_env: Mapping[str, str]) -> BenchStack:
-    api_port, moto_port = free_port(), free_port()
+    api_port, moto_port, lambda_port = free_port(), free_port(), free_port()
     argv = [
         str(PREDIAG), "local", "start", "--port", str(api_port), "--moto-port", str(moto_port),
-        "--stage", STAGE, "--region", REGION, "--no-demo-tokens",
+        "--lambda-port", str(lambda_port), "--stage", STAGE, "--region", REGION,
+        "--no-demo-tokens",
         *(f"--param={k}={v}" for k, v in params.items()),
     ]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ANTHROPIC_"))}

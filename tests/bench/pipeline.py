@@ -207,10 +207,11 @@ def submit_overhead(driver: Driver, samples: int = 20) -> tuple[float, float]:
     """Median warm handler time of submit (its REPORT lines) and median time of one PutItem +
     one SendMessage from this process to the same moto, in seconds.
 
-    The normal lane's trigger is paused first so nothing else runs; call this last on a stack.
+    The normal lane is paused first (`prediag pause`) so nothing else runs; call this last on a
+    stack.
     """
     stack = driver.stack
-    httpx.post(f"{stack.api_url}/_local/esm/NormalLane/disable", timeout=10).raise_for_status()
+    stack.pause_normal_lane()
     settle(stack, quiet_s=0.5)
     mark = stack.line_count()
     for _ in range(samples + 3):

@@ -308,6 +308,17 @@ class Analysis(Contract):
     )
 
 
+class SentNotification(Contract):
+    """One message the notify function published to the vet about a record."""
+
+    kind: Literal["completed", "failed", "red_flag"]
+    status: Status = Field(description="The record's status the notification told")
+    urgency: Urgency
+    version: int = Field(description="The record's version the notification was about")
+    sent_at: datetime
+    message_id: str = Field(description="The SNS message id")
+
+
 class PreDiagnosis(Contract):
     """The record in the table (and the body of GET /pre-diagnoses/{id})."""
 
@@ -335,6 +346,11 @@ class PreDiagnosis(Contract):
         default=None,
         exclude=True,
         description="Start of the latest attempt (epoch ms): what makes an attempt stale",
+    )
+    notifications: list[SentNotification] = Field(
+        default_factory=list,
+        exclude=True,
+        description="The notifications sent to the vet (operators read them: GET /admin/jobs)",
     )
 
 
