@@ -68,6 +68,7 @@ class Suite:
         self.table: dict[str, Row] = {}
         self.submit_ms: list[tuple[float, float]] = []
         self.poll_errors: list[str] = []
+        self.stuck: list[str] = []
 
     def row(self, key: str, group: str, measure: str, **kwargs: object) -> Row:
         if key not in self.table:
@@ -155,10 +156,15 @@ class Suite:
                                f"concurrency {conc}: efficiency", ideal="1.00",
                                note=f"N={n}, ideal {math.ceil(n / conc)} L")  # fmt: skip
                 row.samples.append(burst.ideal / burst.makespan)
+                if burst.failed:
+                    row.note += f"; {burst.failed} cases not completed in one round"
                 self.close(driver)
 
     def close(self, driver: Driver) -> None:
         driver.close()
+        if driver.stuck:
+            self.stuck += driver.stuck
+            log(f"{len(driver.stuck)} cases did not finish: {'; '.join(driver.stuck[:3])}")
         if driver.poll_errors:
             self.poll_errors += driver.poll_errors
             log(f"{len(driver.poll_errors)} polls failed (retried): {driver.poll_errors[0]}")
@@ -255,6 +261,8 @@ def main(argv: list[str] | None = None) -> int:
         f"--rows {','.join(r for r in ROWS if r in rows)}` "
         f"({time.monotonic() - started:.0f} s)"
     )
+    if suite.stuck:
+        settings += f"; {len(suite.stuck)} cases did not finish in time: {', '.join(suite.stuck)}"
     if suite.poll_errors:
         settings += f"; {len(suite.poll_errors)} status polls answered 5xx and were repeated"
     block = render(table, info, settings)
