@@ -2,6 +2,8 @@
 
     python -m tests.bench.ensemble [--latencies 0.5 1.0] [--repeat 5]
 
+(`make bench` runs the whole suite, `python -m tests.bench`, of which the ensemble is one row.)
+
 1. Three fake providers (127.0.0.1) answer after the same latency L; `analyze_case` runs them
    through the real SDK clients. The wall time is printed as a ratio to L: ~1 means the
    providers overlap; calling them one after the other (printed as the sequential baseline,
@@ -43,8 +45,7 @@ def _stats(samples: list[float]) -> str:
     )
 
 
-def bench_ensemble(latencies: list[float], repeat: int) -> None:
-    from prediag.ai import AiSettings, analyze_case
+def _case() -> tuple[object, object]:
     from prediag.models import Onset, Pet, PreDiagnosisRequest, Sex, Species, TriageResult, Urgency
 
     request = PreDiagnosisRequest(
@@ -62,40 +63,50 @@ def bench_ensemble(latencies: list[float], repeat: int) -> None:
         clinic_id="bench",
     )
     triage = TriageResult(level=Urgency.STANDARD, flags=[], rules_version="bench")
+    return request, triage
+
+
+def measure_ensemble(
+    latencies: list[float], repeat: int
+) -> dict[float, tuple[list[float], list[float]]]:
+    """Per latency L: the ensemble's wall times (three providers in parallel) and the
+    sequential baseline's (one provider per call, one after the other), clients warm."""
+    from prediag.ai import AiSettings, analyze_case
+
+    request, triage = _case()
     settings = AiSettings(max_retries=0)
     singles = [settings.model_copy(update={"providers": (name,)}) for name in settings.providers]
 
-    with start_fakes() as fakes:
-        os.environ.update({**fakes.env(), **AWS_BENCH_ENV})
-        os.environ.pop("AWS_ENDPOINT_URL", None)
-        analyze_case(request, triage, remaining_ms=60_000, settings=settings)  # warm clients
+    def run(which: AiSettings) -> None:
+        analyze_case(request, triage, remaining_ms=60_000, settings=which)  # type: ignore[arg-type]
 
-        print("Ensemble wall time, three simulated providers at the same latency L")
-        print(f"(real SDK clients, fakes on 127.0.0.1, {repeat} runs per row, clients warm)")
-        for latency in latencies:
-            fakes.set_default(Behaviour("ok", delay_s=latency))
-            parallel = [
-                _timed(
-                    lambda: analyze_case(request, triage, remaining_ms=60_000, settings=settings)
-                )
-                for _ in range(repeat)
-            ]
-            sequential = [
-                _timed(
-                    lambda: [
-                        analyze_case(request, triage, remaining_ms=60_000, settings=single)
-                        for single in singles
-                    ]
-                )
-                for _ in range(repeat)
-            ]
-            p, s = statistics.median(parallel), statistics.median(sequential)
-            print(
-                f"  L={latency:.2f}s  ensemble:   {_stats(parallel)}  ratio {p / latency:.2f} x L"
-            )
-            print(
-                f"  L={latency:.2f}s  sequential: {_stats(sequential)}  ratio {s / latency:.2f} x L"
-            )
+    saved = dict(os.environ)
+    results: dict[float, tuple[list[float], list[float]]] = {}
+    try:
+        with start_fakes() as fakes:
+            os.environ.update({**fakes.env(), **AWS_BENCH_ENV})
+            os.environ.pop("AWS_ENDPOINT_URL", None)
+            run(settings)  # warm clients
+            for latency in latencies:
+                fakes.set_default(Behaviour("ok", delay_s=latency))
+                parallel = [_timed(lambda: run(settings)) for _ in range(repeat)]
+                sequential = [
+                    _timed(lambda: [run(single) for single in singles]) for _ in range(repeat)
+                ]
+                results[latency] = (parallel, sequential)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return results
+
+
+def bench_ensemble(latencies: list[float], repeat: int) -> None:
+    print("Ensemble wall time, three simulated providers at the same latency L")
+    print(f"(real SDK clients, fakes on 127.0.0.1, {repeat} runs per row, clients warm)")
+    for latency, (parallel, sequential) in measure_ensemble(latencies, repeat).items():
+        p, s = statistics.median(parallel), statistics.median(sequential)
+        print(f"  L={latency:.2f}s  ensemble:   {_stats(parallel)}  ratio {p / latency:.2f} x L")
+        print(f"  L={latency:.2f}s  sequential: {_stats(sequential)}  ratio {s / latency:.2f} x L")
 
 
 def _import_seconds(statement: str) -> float:
