@@ -19,13 +19,8 @@ from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import D
 
 from prediag import access, submission, wiring
 from prediag.access import Caller
-from prediag.models import (
-    Accepted,
-    PreDiagnosis,
-    PreDiagnosisPage,
-    PreDiagnosisRequest,
-    PreDiagnosisSummary,
-)
+from prediag.models import PreDiagnosis, PreDiagnosisRequest
+from prediag.views import Accepted, PreDiagnosisPage, PreDiagnosisSummary
 
 tracer = Tracer()
 router = Router()  # type: ignore[no-untyped-call]

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from prediag.errors import ForbiddenError, InvalidRequestError, NotFoundError
+from prediag.indexes import RecordPage
 from prediag.models import PreDiagnosis
-from prediag.repository import DynamoRepository, RecordPage
+from prediag.repository import DynamoRepository
 
 
 @dataclass(frozen=True)

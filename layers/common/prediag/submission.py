@@ -15,7 +15,6 @@ from aws_lambda_powertools.metrics import MetricUnit
 from prediag.access import Caller
 from prediag.errors import EnqueueError
 from prediag.models import (
-    Accepted,
     Lane,
     PreDiagnosis,
     PreDiagnosisRequest,
@@ -27,6 +26,7 @@ from prediag.models import (
 from prediag.queue import JobQueue
 from prediag.repository import Repository
 from prediag.triage import triage
+from prediag.views import Accepted
 
 logger = Logger(child=True)
 metrics = Metrics()
