@@ -3,7 +3,8 @@
 - `moto_endpoint` (session): URL of a `python -m moto.server` subprocess on a free port.
 - `aws_env`: AWS_ENDPOINT_URL, fake credentials and the region in os.environ for one test.
 - `provisioned` (module): the template's resources created in that moto server under a Stage of
-  their own ("t" + random), so test modules never share tables, queues or topics.
+  their own ("t" + random), so test modules never share tables, queues or topics; the demo
+  clinic is registered in it, as `make run` does.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import pytest
 
 from prediag_tools.local import MotoServer, Provisioned, provision
 from prediag_tools.local.aws import FAKE_CREDENTIALS
+from prediag_tools.local.demo_clinic import seed_demo_clinic
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "template.yaml"
@@ -50,4 +52,6 @@ def aws_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
 def provisioned(moto_endpoint: str) -> Provisioned:
     """The template's resources, fresh for this test module (unique Stage)."""
     stage = "t" + secrets.token_hex(4)
-    return provision(TEMPLATE, moto_endpoint, parameters={"Stage": stage}, region=REGION)
+    stack = provision(TEMPLATE, moto_endpoint, parameters={"Stage": stage}, region=REGION)
+    seed_demo_clinic(stack)
+    return stack

@@ -24,7 +24,7 @@ from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn,
 from aws_lambda_powertools.event_handler.types import EventHandlerInstance
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from routes import admin, pre_diagnoses
+from routes import admin, clinics, pre_diagnoses
 
 from prediag import wiring
 
@@ -99,6 +99,7 @@ if not isinstance(_validation, OpenAPIRequestValidationMiddleware):
 app._request_validation_middleware = AdmitThenValidate()  # type: ignore[no-untyped-call]
 api_responses.register(app)
 app.include_router(admin.router, prefix="/admin")
+app.include_router(clinics.router, prefix="/admin")
 app.include_router(pre_diagnoses.router)
 
 

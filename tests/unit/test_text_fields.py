@@ -15,6 +15,7 @@ import pytest
 from pydantic import ValidationError
 
 from prediag import text
+from prediag.clinics import NewClinic
 from prediag.models import PreDiagnosisRequest
 from prediag_tools.openapi import SPEC_PATH
 
@@ -144,6 +145,13 @@ def test_the_description_keeps_tabs_and_line_feeds_and_reads_a_cr_as_a_line_feed
     assert request.description == "Vomited twice.\nNo blood.\nStill drinking.\n\tAte grass."
 
 
+def test_a_clinic_name_is_single_line_text_too():
+    with pytest.raises(ValidationError) as info:
+        NewClinic(clinic_id="clinic-1", name="Clinique\u2028du Parc")
+    assert info.value.errors()[0]["type"] == text.FORBIDDEN_TYPE
+    assert NewClinic(clinic_id="clinic-1", name="Clinique du Parc").name == "Clinique du Parc"
+
+
 # ---------------------------------------------------------------------- the published contract
 @pytest.fixture(scope="module")
 def schemas() -> dict[str, Any]:
@@ -163,6 +171,7 @@ def test_the_openapi_document_publishes_the_same_rule_for_every_text_field(schem
     assert _pattern(pet["breed"]) == text.SINGLE_LINE_PATTERN
     assert request["symptoms"]["items"]["pattern"] == text.SINGLE_LINE_PATTERN
     assert request["description"]["pattern"] == text.MULTI_LINE_PATTERN
+    assert schemas["NewClinic"]["properties"]["name"]["pattern"] == text.SINGLE_LINE_PATTERN
 
 
 @pytest.mark.parametrize(("code", "what"), REFUSED, ids=[f"U+{c:04X}" for c, _ in REFUSED])

@@ -15,6 +15,7 @@ from prediag_tools.local.apigw import LocalApi
 from prediag_tools.local.aws import FAKE_CREDENTIALS
 from prediag_tools.local.cfn import DEFAULT_REGION
 from prediag_tools.local.cognito import Identity, TokenVerifier, mint_id_token
+from prediag_tools.local.demo_clinic import seed_demo_clinic
 from prediag_tools.local.esm import SqsPoller, StreamPoller
 from prediag_tools.local.moto_server import MotoServer
 from prediag_tools.local.provision import LOCAL_API_ID, Provisioned, provision
@@ -208,6 +209,7 @@ class LocalStack:
         source = {**os.environ, **fake_env}
         parameters = {"Stage": stage, **self.parameters}
         provisioned = provision(self.template_path, self.moto.url, parameters, region=self.region)
+        seed_demo_clinic(provisioned)
         self.provisioned = provisioned
         localise_api_urls(provisioned, self.api.url)
         # Pause/resume from the admin routes reaches the local triggers through /_local/esm.
