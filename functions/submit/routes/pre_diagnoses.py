@@ -144,6 +144,17 @@ so the type is `str`, and the route's default None stands for "no key"."""
                 },
             },
             "content": {"application/json": {"model": Accepted}},
+            "links": {
+                "ReadTheCase": {
+                    "operationId": "getPreDiagnosis",
+                    "parameters": {"id": "$response.body#/id"},
+                    "description": "The record just created (its `id`)",
+                },
+                "ListTheCases": {
+                    "operationId": "listPreDiagnoses",
+                    "description": "The caller's cases, newest first: the new one among them",
+                },
+            },
         },
         **error_responses(
             400,
@@ -190,6 +201,13 @@ def create(
         200: {
             "description": "A page of summaries",
             "content": {"application/json": {"model": PreDiagnosisPage}},
+            "links": {
+                "ReadTheNewest": {
+                    "operationId": "getPreDiagnosis",
+                    "parameters": {"id": "$response.body#/items/0/id"},
+                    "description": "The first record of the page",
+                },
+            },
         },
         **error_responses(
             401,
