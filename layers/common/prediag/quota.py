@@ -107,12 +107,13 @@ class DynamoSubmissionQuota:
         for _ in range(MAX_ROUNDS):
             recent = sorted(t for t in state.times if t > at - window)
             if len(recent) >= self.policy.limit:
-                # the count drops below the limit when this one leaves the window
+                # the count drops below the limit when this one leaves the window (to the
+                # second above: a retry at `retry_at` is never early)
                 frees = recent[len(recent) - self.policy.limit] + window
                 raise QuotaExceededError(
                     self.policy.limit,
                     self.policy.window_seconds,
-                    datetime.fromtimestamp(frees / 1000, UTC),
+                    datetime.fromtimestamp(math.ceil(frees / 1000), UTC),
                 )
             won, state = self._write(owner, state, sorted([*recent, at]))
             if won:
