@@ -9,16 +9,17 @@ CHECKOV_VENV := .venv-checkov
 BIN := $(VENV)/bin
 PORT ?= 3000
 MOTO_PORT ?= 5005
+LAMBDA_PORT ?= 3001
 
-.PHONY: help setup run test lint typecheck template-check openapi build unit integration e2e bench clean docs
+.PHONY: help setup browser run test lint typecheck template-check openapi build unit integration e2e bench clean docs
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
 $(SAM_VENV)/.installed:
@@ -33,10 +34,18 @@ $(CHECKOV_VENV)/.installed:
 	$(CHECKOV_VENV)/bin/pip install -q 'checkov>=3.2'
 	touch $@
 
-setup: $(BIN)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## Create the virtual environments
+CHROMIUM ?= /usr/bin/chromium
+
+setup: $(BIN)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed browser ## Create the virtual environments
+
+browser: ## Debian's Chromium for the console's browser tests (installed when missing)
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+	  echo "installing Debian's chromium (the console's browser tests drive it)"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	fi
 
 run: $(BIN)/.installed ## Start the whole pipeline locally (moto + API + triggers), Ctrl-C stops it
-	$(BIN)/prediag local start --port $(PORT) --moto-port $(MOTO_PORT) $(ARGS)
+	$(BIN)/prediag local start --port $(PORT) --moto-port $(MOTO_PORT) --lambda-port $(LAMBDA_PORT) $(ARGS)
 
 lint: $(BIN)/.installed ## ruff
 	$(BIN)/ruff check .
@@ -59,6 +68,12 @@ build: $(SAM_VENV)/.installed ## sam build (arm64, python3.13)
 
 unit: $(BIN)/.installed ## Unit tests only
 	$(BIN)/pytest tests/unit -q
+
+integration: $(BIN)/.installed ## Integration tests: adapters and handlers against moto server on 127.0.0.1
+	$(BIN)/pytest tests/integration -q
+
+e2e: $(BIN)/.installed ## End-to-end tests: the local stack in subprocesses, over HTTP and the AWS APIs
+	$(BIN)/pytest tests/e2e -q
 
 test: setup lint typecheck template-check build ## Set up and run every check
 	$(BIN)/pytest -q

@@ -1,6 +1,6 @@
 """Shared fixtures: a moto server on 127.0.0.1 and the template's resources provisioned in it.
 
-- `moto_endpoint` (session): URL of a `python -m moto.server` subprocess on a free port.
+- `moto_endpoint` (session): URL of a moto server subprocess (`moto_main`) on a free port.
 - `aws_env`: AWS_ENDPOINT_URL, fake credentials and the region in os.environ for one test.
 - `provisioned` (module): the template's resources created in that moto server under a Stage of
   their own ("t" + random), so test modules never share tables, queues or topics; the demo

@@ -26,8 +26,9 @@ from aws_lambda_powertools.utilities.parser.types import Json
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from prediag import analysis, wiring
-from prediag.ai import analyse_case, preload_providers
+from prediag.ai import analyze_case, preload_providers
 from prediag.models import QueueMessage
+from prediag.settings import get_settings
 
 logger = Logger()
 tracer = Tracer()
@@ -78,7 +79,9 @@ def attempt(record: JobRecord, context: LambdaContext) -> None:
             job,
             receive_count,
             repo=wiring.repository(),
-            analyze=lambda req, floor, ms: analyse_case(req, floor, remaining_ms=ms),
+            analyze=lambda req, floor, ms: analyze_case(
+                req, floor, remaining_ms=ms, settings=get_settings().ai
+            ),
             remaining_ms=context.get_remaining_time_in_millis,
             policy=wiring.job_policy(),
         )

@@ -1,18 +1,19 @@
 """API function: the pre-diagnoses HTTP API, behind API Gateway's Cognito authorizer.
 
 The resolver and what every request goes through, in order: the edge's refusals (`edge`), the
-request validation, the route (`routes.pre_diagnoses`, `routes.admin`), and the answer to any
-exception (`api_responses`), with CORS and the security headers. GET /swagger serves this API's
-documentation to signed-in callers. The OpenAPI document is generated from the routes:
-`openapi_json()`, committed as docs/openapi.json (`make openapi`).
+request validation, the route (`routes.pre_diagnoses`, `routes.admin`, `routes.jobs`), and the
+answer to any exception (`api_responses`), with CORS and the security headers. `routes.console`
+serves the operators' console and Swagger UI (static pages; their scripts call the API with the
+caller's token). The OpenAPI document is generated from the routes: `openapi_json()`, committed
+as docs/openapi.json (`make openapi`).
 """
 
 import os
 from typing import Any
+from urllib.parse import unquote
 
 import api_responses
 import edge
-import identity
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
@@ -24,7 +25,7 @@ from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn,
 from aws_lambda_powertools.event_handler.types import EventHandlerInstance
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from routes import admin, clinics, pre_diagnoses
+from routes import admin, clinics, console, jobs, pre_diagnoses
 
 from prediag import wiring
 
@@ -38,7 +39,8 @@ VERSION = "1.0.0"
 DESCRIPTION = (
     "Pre-diagnoses of pets: an owner submits a case and reads it back; the clinic's vet reads "
     "the cases of their clinic; admins operate the pipeline. Every call needs a Cognito ID "
-    "token of the user pool in the Authorization header. Errors are JSON: "
+    "token of the user pool in the Authorization header (the console and Swagger UI pages, "
+    "which hold no data, load without one). Errors are JSON: "
     '`{"message": "...", "errors": [{"field", "in", "message", "type"}]}`.'
 )
 SECURITY_SCHEMES: dict[str, SecurityScheme] = {
@@ -76,6 +78,11 @@ class AdmitThenValidate(OpenAPIRequestValidationMiddleware):
 
     def handler(self, app: EventHandlerInstance, next_middleware: NextMiddleware) -> Response[Any]:
         edge.admit(app.current_event.raw_event)
+        # API Gateway (REST) passes the path percent-encoded; the route's parameters are the
+        # decoded segments, as in the event's pathParameters
+        app.context["_route_args"] = {
+            name: unquote(value) for name, value in app.context.get("_route_args", {}).items()
+        }
         route = app.context["_route"]
         known = {param.alias for param in route.dependant.query_params}
         sent = app.current_event.query_string_parameters or {}
@@ -99,28 +106,12 @@ if not isinstance(_validation, OpenAPIRequestValidationMiddleware):
 app._request_validation_middleware = AdmitThenValidate()  # type: ignore[no-untyped-call]
 api_responses.register(app)
 app.include_router(admin.router, prefix="/admin")
+app.include_router(jobs.router, prefix="/admin")
 app.include_router(clinics.router, prefix="/admin")
 app.include_router(pre_diagnoses.router)
 
 
 # ---------------------------------------------------------------------- documentation
-def require_caller(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
-    """Swagger UI is for signed-in callers only (401 otherwise)."""
-    identity.caller_of(app.current_event.raw_event)
-    return next_middleware(app)
-
-
-app.enable_swagger(
-    path="/swagger",
-    title=TITLE,
-    version=VERSION,
-    description=DESCRIPTION,
-    security_schemes=SECURITY_SCHEMES,
-    security=SECURITY,
-    middlewares=[require_caller],
-)
-
-
 def openapi_json() -> str:
     """The OpenAPI document of this API (what docs/openapi.json holds)."""
     return app.get_openapi_json_schema(
@@ -130,6 +121,9 @@ def openapi_json() -> str:
         security_schemes=SECURITY_SCHEMES,
         security=SECURITY,
     )
+
+
+console.mount(app, openapi_json)
 
 
 # ---------------------------------------------------------------------- handler

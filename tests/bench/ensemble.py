@@ -2,7 +2,7 @@
 
     python -m tests.bench.ensemble [--latencies 0.5 1.0] [--repeat 5]
 
-1. Three fake providers (127.0.0.1) answer after the same latency L; `analyse_case` runs them
+1. Three fake providers (127.0.0.1) answer after the same latency L; `analyze_case` runs them
    through the real SDK clients. The wall time is printed as a ratio to L: ~1 means the
    providers overlap; calling them one after the other (printed as the sequential baseline,
    measured the same way, one provider per call) is ~3.
@@ -44,7 +44,7 @@ def _stats(samples: list[float]) -> str:
 
 
 def bench_ensemble(latencies: list[float], repeat: int) -> None:
-    from prediag.ai import AiSettings, analyse_case
+    from prediag.ai import AiSettings, analyze_case
     from prediag.models import Onset, Pet, PreDiagnosisRequest, Sex, Species, TriageResult, Urgency
 
     request = PreDiagnosisRequest(
@@ -68,7 +68,7 @@ def bench_ensemble(latencies: list[float], repeat: int) -> None:
     with start_fakes() as fakes:
         os.environ.update({**fakes.env(), **AWS_BENCH_ENV})
         os.environ.pop("AWS_ENDPOINT_URL", None)
-        analyse_case(request, triage, remaining_ms=60_000, settings=settings)  # warm clients
+        analyze_case(request, triage, remaining_ms=60_000, settings=settings)  # warm clients
 
         print("Ensemble wall time, three simulated providers at the same latency L")
         print(f"(real SDK clients, fakes on 127.0.0.1, {repeat} runs per row, clients warm)")
@@ -76,14 +76,14 @@ def bench_ensemble(latencies: list[float], repeat: int) -> None:
             fakes.set_default(Behaviour("ok", delay_s=latency))
             parallel = [
                 _timed(
-                    lambda: analyse_case(request, triage, remaining_ms=60_000, settings=settings)
+                    lambda: analyze_case(request, triage, remaining_ms=60_000, settings=settings)
                 )
                 for _ in range(repeat)
             ]
             sequential = [
                 _timed(
                     lambda: [
-                        analyse_case(request, triage, remaining_ms=60_000, settings=single)
+                        analyze_case(request, triage, remaining_ms=60_000, settings=single)
                         for single in singles
                     ]
                 )

@@ -2,7 +2,8 @@
 
 `start_stack(template)` launches the CLI on free ports and waits for its ready line; the
 returned `RunningStack` gives the URLs, the stack's outputs (read back from moto), its output
-lines, and helpers to mint tokens, read queues and wait for conditions.
+lines, and helpers to mint tokens, read queues, drive the event source mappings through Lambda's
+API, read Lambda's CloudWatch metrics and wait for conditions.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import pytest
 
 from prediag_tools.local import free_port, provision
 from prediag_tools.local.cognito import mint_id_token
+from prediag_tools.local.esm import mapping_uuid
 from prediag_tools.local.stack import identity_of
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,6 +56,7 @@ class RunningStack:
     proc: subprocess.Popen[str]
     api_url: str
     endpoint_url: str
+    lambda_url: str
     template: Path
     stage: str
     ready_seconds: float
@@ -62,13 +65,21 @@ class RunningStack:
     _provisioned: Any = None
 
     def aws(self, service: str) -> Any:
+        """A boto3 client of the stack: moto, or the stack's own Lambda API for "lambda"."""
         return boto3.client(
             service,  # type: ignore[call-overload]
-            endpoint_url=self.endpoint_url,
+            endpoint_url=self.lambda_url if service == "lambda" else self.endpoint_url,
             region_name=REGION,
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
         )
+
+    def function_name(self, short: str) -> str:
+        return str(self._provisioned.function(short).name)
+
+    def cli_env(self) -> dict[str, str]:
+        """The environment a `prediag` command needs to reach this stack's Lambda API."""
+        return {**os.environ, "NO_COLOR": "1", "AWS_ENDPOINT_URL_LAMBDA": self.lambda_url}
 
     def token(self, email: str, groups: list[str] | None = None, clinic: str | None = None) -> str:
         return mint_id_token(identity_of(self._provisioned), email, groups=groups, clinic_id=clinic)
@@ -78,6 +89,17 @@ class RunningStack:
 
     def output_text(self) -> str:
         return "\n".join(self.lines)
+
+    @property
+    def ports(self) -> tuple[int, int, int]:
+        """(API, moto, Lambda) ports."""
+        return tuple(  # type: ignore[return-value]
+            int(url.rsplit(":", 1)[1]) for url in (self.api_url, self.endpoint_url, self.lambda_url)
+        )
+
+    def descendants(self) -> list[int]:
+        """Pids of every live process the stack started, at any depth (read from /proc)."""
+        return descendants(self.proc.pid)
 
     def drain(self, queue_url: str, wait: int = 1) -> list[Any]:
         """Receive (and delete) what a queue holds now; JSON bodies parsed, others as text."""
@@ -101,20 +123,67 @@ class RunningStack:
     def wait_for[T](check: Callable[[], T | None], timeout: float = 20.0) -> T:
         return wait_for(check, timeout)
 
+    def mapping_uuid(self, name: str) -> str:
+        """The UUID of an event source mapping named by its event (`Work`, `NormalLane`)."""
+        p = self._provisioned
+        for mapping in [*p.sqs_mappings, *p.stream_mappings]:
+            if mapping.name.endswith(f".{name}"):
+                return mapping_uuid(p.functions[mapping.function].arn, name)
+        raise KeyError(name)
+
+    def mapping(self, name: str) -> dict[str, Any]:
+        """GetEventSourceMapping of the mapping named by its event."""
+        found: dict[str, Any] = self.aws("lambda").get_event_source_mapping(
+            UUID=self.mapping_uuid(name)
+        )
+        return found
+
     def esm(self, name: str, action: str) -> dict[str, Any]:
-        response = httpx.post(f"{self.api_url}/_local/esm/{name}/{action}", timeout=10)
-        response.raise_for_status()
-        result: dict[str, Any] = response.json()
-        return result
+        """Enable or disable a mapping (UpdateEventSourceMapping), then wait until it settles."""
+        enabled = action == "enable"
+        self.aws("lambda").update_event_source_mapping(
+            UUID=self.mapping_uuid(name), Enabled=enabled
+        )
+        wanted = "Enabled" if enabled else "Disabled"
+        return wait_for(lambda: (m := self.mapping(name))["State"] == wanted and m, 10)
+
+    def metric(self, name: str, **dimensions: str) -> float:
+        """The sum of one of Lambda's CloudWatch metrics (AWS/Lambda) since the stack started."""
+        now = time.time()
+        stats = self.aws("cloudwatch").get_metric_statistics(
+            Namespace="AWS/Lambda",
+            MetricName=name,
+            Dimensions=[{"Name": k, "Value": v} for k, v in dimensions.items()],
+            StartTime=now - 3600,
+            EndTime=now + 60,
+            Period=60,
+            Statistics=["Sum"],
+        )
+        return float(sum(p["Sum"] for p in stats["Datapoints"]))
+
+    def invocations(self, function: str) -> float:
+        """Lambda's Invocations metric of one function (short name, e.g. "analyze")."""
+        return self.metric("Invocations", FunctionName=self.function_name(function))
 
 
-def _start(template: Path, *extra: str, stage: str = "local") -> RunningStack:
-    api_port, moto_port = free_port(), free_port()
+def _start(
+    template: Path,
+    *extra: str,
+    stage: str = "local",
+    ports: tuple[int, int, int] | None = None,
+    shell_prefix: tuple[str, ...] = (),
+    **popen: Any,
+) -> RunningStack:
+    """`prediag local start` on `ports` (API, moto, Lambda; free ones by default), run through
+    `shell_prefix` when given (e.g. a shell that changes signal dispositions, then execs)."""
+    api_port, moto_port, lambda_port = ports or (free_port(), free_port(), free_port())
     argv = [
         str(PREDIAG), "local", "start",
-        "--port", str(api_port), "--moto-port", str(moto_port),
-        "--template", str(template), "--stage", stage, "--no-demo-tokens", *extra,
+        "--port", str(api_port), "--moto-port", str(moto_port), "--lambda-port", str(lambda_port),
+        "--template", str(template), "--stage", stage, "--no-demo-tokens", "--no-demo-record",
+        *extra,
     ]  # fmt: skip
+    argv = [*shell_prefix, *argv]
     env = {**os.environ, "NO_COLOR": "1", "PYTHONUNBUFFERED": "1"}
     for key in [k for k in env if k.startswith(("OPENAI_", "ANTHROPIC_"))]:
         env.pop(key)
@@ -127,6 +196,7 @@ def _start(template: Path, *extra: str, stage: str = "local") -> RunningStack:
         stdin=subprocess.DEVNULL,
         text=True,
         env=env,
+        **popen,
     )
     lines: list[str] = []
     ready = threading.Event()
@@ -147,6 +217,7 @@ def _start(template: Path, *extra: str, stage: str = "local") -> RunningStack:
         proc=proc,
         api_url=f"http://127.0.0.1:{api_port}",
         endpoint_url=f"http://127.0.0.1:{moto_port}",
+        lambda_url=f"http://127.0.0.1:{lambda_port}",
         template=template,
         stage=stage,
         ready_seconds=time.monotonic() - started,
@@ -156,6 +227,36 @@ def _start(template: Path, *extra: str, stage: str = "local") -> RunningStack:
     stack._provisioned = provision(template, stack.endpoint_url, {"Stage": stage}, region=REGION)
     stack.outputs = stack._provisioned.outputs
     return stack
+
+
+def _stat(pid: int) -> tuple[int, str] | None:
+    """(parent pid, state) of a process, or None when it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text.rsplit(")", 1)[1].split()
+    return int(fields[1]), fields[0]
+
+
+def alive(pid: int) -> bool:
+    """A process exists and is not a zombie (a zombie holds no port and no memory)."""
+    stat = _stat(pid)
+    return stat is not None and stat[1] not in ("Z", "X")
+
+
+def descendants(root: int) -> list[int]:
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (stat := _stat(int(entry.name))) and stat[1] not in "ZX":
+            parents.setdefault(stat[0], []).append(int(entry.name))
+    found: list[int] = []
+    todo = [root]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return sorted(found)
 
 
 def stop_stack_now(stack: RunningStack, sig: int = signal.SIGINT) -> int:
@@ -186,8 +287,8 @@ def start_stack() -> Iterator[Callable[..., RunningStack]]:
     """Factory for a stack of the test's own (fixture template by default); stopped after it."""
     started: list[RunningStack] = []
 
-    def factory(template: Path = FIXTURE_TEMPLATE, *extra: str) -> RunningStack:
-        stack = _start(template, *extra)
+    def factory(template: Path = FIXTURE_TEMPLATE, *extra: str, **options: Any) -> RunningStack:
+        stack = _start(template, *extra, **options)
         started.append(stack)
         return stack
 

@@ -83,7 +83,7 @@ def test_requests_without_a_valid_token_are_401_before_reaching_the_function(
     headers = {} if authorization is None else {"Authorization": authorization}
     with real_stack.http() as http:
         for method, path in [("GET", "/pre-diagnoses"), ("POST", "/pre-diagnoses"),
-                             ("GET", "/pre-diagnoses/x"), ("GET", "/swagger")]:  # fmt: skip
+                             ("GET", "/pre-diagnoses/x"), ("GET", "/admin/jobs")]:  # fmt: skip
             response = http.request(method, path, headers=headers, json={})
             assert response.status_code == 401, (method, path)
 
@@ -102,15 +102,17 @@ def test_a_token_with_a_forged_signature_or_claims_is_401(real_stack):
             assert response.status_code == 401
 
 
-def test_swagger_ui_is_served_behind_the_authorizer(real_stack):
-    token = cli_token(real_stack, f"reader-{uuid.uuid4().hex[:6]}@example.com")
+def test_swagger_ui_and_the_console_load_without_a_token_and_their_data_needs_one(real_stack):
     with real_stack.http() as http:
-        page = http.get("/swagger", headers={"Authorization": token})
-        anonymous = http.get("/swagger")
+        pages = [http.get(path) for path in ("/swagger", "/console", "/console/console.js")]
+        spec = http.get("/swagger", params={"format": "json"})
+        data = http.get("/admin/jobs")
 
-    assert page.status_code == 200
-    assert page.headers["content-type"].startswith("text/html")
-    assert anonymous.status_code == 401
+    assert [p.status_code for p in pages] == [200, 200, 200]
+    assert pages[0].headers["content-type"].startswith("text/html")
+    assert "default-src 'self'" in pages[1].headers["content-security-policy"]
+    assert "/admin/jobs" in spec.json()["paths"]
+    assert data.status_code == 401
 
 
 def _b64decode(part: str) -> bytes:

@@ -6,10 +6,13 @@ import base64
 import json
 import subprocess
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from tests.e2e.conftest import REAL_TEMPLATE
 
 if TYPE_CHECKING:
     from tests.e2e.conftest import RunningStack
@@ -21,9 +24,21 @@ PREDIAG = str(ROOT / ".venv" / "bin" / "prediag")
 FIXTURE_TEMPLATE = str(Path(__file__).resolve().parent / "fixtures" / "template.yaml")
 
 
-def _run(*args: str, timeout: int = 60) -> subprocess.CompletedProcess[str]:
+EVENTS = ROOT / "events"
+DEMO_ID = "3f2c9b1e-5d4a-4c1b-9a7e-1b2c3d4e5f60"  # the record every sample event names
+
+
+def _run(
+    *args: str, timeout: int = 60, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [PREDIAG, "local", *args], capture_output=True, text=True, timeout=timeout, check=False
+        [PREDIAG, "local", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env=env,
+        cwd=ROOT,
     )
 
 
@@ -92,7 +107,7 @@ def test_invoke_unknown_function_is_a_usage_error(tmp_path: Path) -> None:
 def test_token_command_mints_a_token_the_api_accepts(fixture_stack: RunningStack) -> None:
     result = _run(
         "token", "--user", "cli-vet@example.com", "--group", "vets", "--clinic", "c-9",
-        "--endpoint", fixture_stack.endpoint_url, "-t", FIXTURE_TEMPLATE,
+        "--endpoint", fixture_stack.endpoint_url,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     token = result.stdout.strip()
@@ -104,3 +119,62 @@ def test_token_command_mints_a_token_the_api_accepts(fixture_stack: RunningStack
         created = http.post("/items", json={}, headers={"Authorization": token})
     assert created.status_code == 201
     assert created.json()["claims"]["cognito:groups"] == "vets"
+
+
+def test_every_sample_event_gives_its_expected_result_on_a_fresh_stack(
+    start_stack: Callable[..., RunningStack],
+) -> None:
+    """`make run` seeds the demo record; the sample events chain on it: read it pending,
+    analyse it, read it completed, list it, and the rest."""
+    stack = start_stack(REAL_TEMPLATE, "--demo-record")
+
+    def invoke(function: str, event: str) -> Any:
+        done = _run(
+            "invoke", function, "-e", str(EVENTS / event),
+            "--endpoint", stack.endpoint_url, "--lambda-endpoint", stack.lambda_url,
+            "--api-url", stack.api_url,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert f"[{function}] REPORT RequestId:" in done.stderr
+        assert "has no record" not in done.stderr
+        return json.loads(done.stdout)
+
+    def body(response: Any) -> Any:
+        return json.loads(response["body"])
+
+    read = invoke("submit", "api-get-pre-diagnosis.json")
+    assert read["statusCode"] == 200
+    assert (body(read)["id"], body(read)["status"]) == (DEMO_ID, "pending")
+
+    assert invoke("analyze", "sqs-analyze-batch.json") == {"batchItemFailures": []}
+
+    read = invoke("submit", "api-get-pre-diagnosis.json")
+    assert (read["statusCode"], body(read)["status"]) == (200, "completed")
+    listed = invoke("submit", "api-list-pre-diagnoses.json")
+    assert DEMO_ID in [item["id"] for item in body(listed)["items"]]
+    queues = invoke("submit", "api-admin-queues.json")
+    assert [lane["lane"] for lane in body(queues)["lanes"]] == ["urgent", "normal"]
+    created = invoke("submit", "api-post-pre-diagnosis.json")
+    assert created["statusCode"] == 201
+    for event in ("stream-insert-red-flag.json", "stream-modify-completed.json"):
+        assert invoke("notify", event) == {"batchItemFailures": []}
+
+
+def test_local_esm_pauses_and_resumes_a_mapping_through_the_lambda_api(
+    fixture_stack: RunningStack,
+) -> None:
+    lam = ["--endpoint", fixture_stack.lambda_url]
+    uuid_ = fixture_stack.mapping_uuid("Work")
+    listed = _run("esm", "list", "--json", *lam)
+    assert listed.returncode == 0, listed.stderr
+    assert uuid_ in [m["UUID"] for m in json.loads(listed.stdout)]
+    paused = _run("esm", "disable", "Work", "--json", *lam)
+    assert paused.returncode == 0, paused.stderr
+    assert json.loads(paused.stdout)[0]["State"] in ("Disabling", "Disabled")
+    fixture_stack.wait_for(lambda: fixture_stack.mapping("Work")["State"] == "Disabled")
+    resumed = _run("esm", "enable", uuid_, *lam)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "Enabl" in resumed.stdout
+    fixture_stack.wait_for(lambda: fixture_stack.mapping("Work")["State"] == "Enabled")
+    unknown = _run("esm", "disable", "Nope", *lam)
+    assert unknown.returncode == 2

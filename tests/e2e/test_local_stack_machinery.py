@@ -70,7 +70,7 @@ def test_valid_id_token_reaches_handler_with_claims_as_api_gateway_strings(
     body = response.json()
     claims = body["claims"]
     assert all(isinstance(v, str) for v in claims.values())
-    assert claims["cognito:groups"] == "vets,admins"
+    assert sorted(claims["cognito:groups"].split(",")) == ["admins", "vets"]  # one string
     assert claims["custom:clinic_id"] == "c-1"
     assert claims["email"] == "vet1@example.com"
     assert claims["token_use"] == "id"
@@ -122,16 +122,21 @@ def test_binary_media_type_goes_base64_both_ways(fixture_stack: RunningStack) ->
     assert response.content == payload
 
 
-def test_unknown_route_is_404_and_known_path_wrong_method_is_403(
+def test_unknown_path_or_method_is_api_gateways_403_missing_authentication_token(
     fixture_stack: RunningStack,
 ) -> None:
     with fixture_stack.http() as http:
-        missing = http.get("/nowhere")
-        wrong_method = http.delete("/items")
-    assert missing.status_code == 404
-    assert missing.json() == {"message": "Not Found"}
-    assert wrong_method.status_code == 403
-    assert wrong_method.json() == {"message": "Missing Authentication Token"}
+        answers = [
+            http.get("/nowhere"),
+            http.delete("/items"),
+            http.request("TRACE", "/items"),
+            http.request("QUERY", "/echo/x"),
+            http.options("/items"),  # no Cors in this template: no preflight either
+        ]
+    for answer in answers:
+        assert answer.status_code == 403, answer.request
+        assert answer.json() == {"message": "Missing Authentication Token"}
+        assert answer.headers["x-amzn-ErrorType"] == "MissingAuthenticationTokenException"
 
 
 def test_handler_over_its_timeout_fails_like_lambda(fixture_stack: RunningStack) -> None:
@@ -214,7 +219,7 @@ def test_failed_item_of_a_batch_is_retried_alone_then_dead_lettered(
     good_id = f"good-{uuid.uuid4().hex[:6]}"
     token = fixture_stack.token("owner@example.com")
     audit: list[dict[str, Any]] = []
-    assert fixture_stack.esm("Work", "disable")["state"] == "Disabled"
+    assert fixture_stack.esm("Work", "disable")["State"] == "Disabled"
     try:
         with fixture_stack.http() as http:
             assert (
@@ -233,7 +238,7 @@ def test_failed_item_of_a_batch_is_retried_alone_then_dead_lettered(
         ]
         assert consumed == []
     finally:
-        assert fixture_stack.esm("Work", "enable")["state"] == "Enabled"
+        assert fixture_stack.esm("Work", "enable")["State"] == "Enabled"
 
     def deliveries() -> tuple[list[str], list[str]] | None:
         worker = [a["record"] for a in _audit(fixture_stack, audit) if a["fn"] == "worker"]
@@ -285,18 +290,59 @@ def test_invocation_error_leaves_the_whole_batch_for_redelivery(
     assert "RuntimeError: crash requested by the message" in fixture_stack.output_text()
 
 
-def test_esm_listing_shows_state_and_counters(fixture_stack: RunningStack) -> None:
-    import httpx
+def test_lambda_api_describes_and_updates_the_mappings_for_boto3(
+    fixture_stack: RunningStack,
+) -> None:
+    """ListEventSourceMappings / GetEventSourceMapping / UpdateEventSourceMapping with plain
+    boto3 at the stack's Lambda endpoint: Lambda's shapes, stable UUIDs, Lambda's 404."""
+    lam = fixture_stack.aws("lambda")
+    worker = fixture_stack.function_name("worker")
+    listed = lam.list_event_source_mappings(FunctionName=worker)["EventSourceMappings"]
+    assert len(listed) == 1
+    work = listed[0]
+    assert work["UUID"] == fixture_stack.mapping_uuid("Work")  # derived, stable across starts
+    assert work["FunctionArn"].endswith(f":function:{worker}")
+    assert work["EventSourceArn"].endswith(":fx-local-work")
+    assert work["State"] == "Enabled"
+    assert work["StateTransitionReason"] == "USER_INITIATED"
+    assert work["BatchSize"] == 5
+    assert work["ScalingConfig"] == {"MaximumConcurrency": 2}
+    assert work["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert work["EventSourceMappingArn"].endswith(f":event-source-mapping:{work['UUID']}")
+    by_source = lam.list_event_source_mappings(EventSourceArn=fixture_stack.outputs["StreamArn"])
+    terminal = by_source["EventSourceMappings"]
+    assert [m["UUID"] for m in terminal] == [fixture_stack.mapping_uuid("Terminal")]
+    assert terminal[0]["MaximumRetryAttempts"] == 1
+    assert terminal[0]["StartingPosition"] == "TRIM_HORIZON"
+    assert terminal[0]["DestinationConfig"]["OnFailure"]["Destination"].endswith(
+        ":fx-local-notify-failures"
+    )
+    assert terminal[0]["FilterCriteria"]["Filters"][0]["Pattern"].startswith('{"eventName"')
+    first = lam.list_event_source_mappings(MaxItems=1)
+    assert len(first["EventSourceMappings"]) == 1 and first["NextMarker"]
+    rest = lam.list_event_source_mappings(Marker=first["NextMarker"])["EventSourceMappings"]
+    assert {m["UUID"] for m in rest} | {first["EventSourceMappings"][0]["UUID"]} == {
+        fixture_stack.mapping_uuid("Work"),
+        fixture_stack.mapping_uuid("Terminal"),
+    }
 
-    listing = httpx.get(f"{fixture_stack.api_url}/_local/esm", timeout=10).json()
-    by_name = {m["name"]: m for m in listing["EventSourceMappings"]}
-    work = by_name["WorkerFunction.Work"]
-    assert work["type"] == "SQS"
-    assert work["batchSize"] == 5
-    assert work["maximumConcurrency"] == 2
-    terminal = by_name["NotifyFunction.Terminal"]
-    assert terminal["type"] == "DynamoDBStreams"
-    assert terminal["maximumRetryAttempts"] == 1
+    updated = lam.update_event_source_mapping(UUID=work["UUID"], BatchSize=4)
+    assert updated["ResponseMetadata"]["HTTPStatusCode"] == 202
+    assert updated["BatchSize"] == 4
+    assert updated["LastModified"] > work["LastModified"]
+    fixture_stack.wait_for(
+        lambda: lam.get_event_source_mapping(UUID=work["UUID"])["State"] == "Enabled"
+    )
+    lam.update_event_source_mapping(UUID=work["UUID"], BatchSize=5)
+
+    with pytest.raises(lam.exceptions.ResourceNotFoundException) as missing:
+        lam.get_event_source_mapping(UUID="00000000-0000-4000-8000-000000000000")
+    assert missing.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    assert (
+        missing.value.response["Error"]["Message"] == "The resource you requested does not exist."
+    )
+    with pytest.raises(lam.exceptions.InvalidParameterValueException):
+        lam.update_event_source_mapping(UUID=work["UUID"], MaximumRetryAttempts=3)  # SQS: no
 
 
 # ---------------------------------------------------------------------- stream trigger

@@ -4,14 +4,15 @@ analyze (triage-only: no AI keys in the environment) -> stream -> notify -> SNS.
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import pytest
 
 if TYPE_CHECKING:
@@ -82,14 +83,6 @@ def _wait_notified(
     return stack.wait_for(arrived, 20)
 
 
-def _esm(stack: RunningStack, name: str) -> dict[str, Any]:
-    listing = httpx.get(f"{stack.api_url}/_local/esm", timeout=10).json()
-    found: dict[str, Any] = next(
-        m for m in listing["EventSourceMappings"] if m["name"].endswith(name)
-    )
-    return found
-
-
 def test_submitted_case_completes_and_the_vet_is_notified(
     pipeline: RunningStack, inbox: str
 ) -> None:
@@ -112,30 +105,30 @@ def test_malformed_message_fails_alone_in_its_batch(pipeline: RunningStack) -> N
     malformed message stays in flight for a retry."""
     token = pipeline.token("owner-batch@example.com")
     normal = "NormalLane"
-    assert pipeline.esm(normal, "disable")["state"] == "Disabled"
+    assert pipeline.esm(normal, "disable")["State"] == "Disabled"
     urgent_paused = False
     try:
         accepted = _submit(pipeline, token)
         lane = accepted["lane"]
         if lane == "urgent":
-            urgent_paused = pipeline.esm("UrgentLane", "disable")["state"] == "Disabled"
+            urgent_paused = pipeline.esm("UrgentLane", "disable")["State"] == "Disabled"
         queue = pipeline.outputs["UrgentQueueUrl" if lane == "urgent" else "NormalQueueUrl"]
         pipeline.aws("sqs").send_message(QueueUrl=queue, MessageBody="{not a queue message")
-        before = _esm(pipeline, "UrgentLane" if lane == "urgent" else normal)["invocations"]
+        before = pipeline.invocations("analyze")
     finally:
         pipeline.esm(normal, "enable")
         if urgent_paused:
             pipeline.esm("UrgentLane", "enable")
     pipeline.wait_for(lambda: _status(pipeline, token, accepted["id"]) == "completed", 30)
-    mapping = _esm(pipeline, "UrgentLane" if lane == "urgent" else normal)
+    mapping = pipeline.mapping("UrgentLane" if lane == "urgent" else normal)
     attributes = pipeline.aws("sqs").get_queue_attributes(
         QueueUrl=queue,
         AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
     )["Attributes"]
     assert attributes["ApproximateNumberOfMessages"] == "0"
     assert attributes["ApproximateNumberOfMessagesNotVisible"] == "1"  # the malformed one
-    if mapping["batchSize"] > 1:
-        assert mapping["invocations"] == before + 1  # one batch carried both
+    if mapping["BatchSize"] > 1:
+        assert pipeline.invocations("analyze") == before + 1  # one batch carried both
 
 
 def test_unrelated_update_is_filtered_out_before_notify(pipeline: RunningStack, inbox: str) -> None:
@@ -146,7 +139,9 @@ def test_unrelated_update_is_filtered_out_before_notify(pipeline: RunningStack, 
     pipeline.wait_for(lambda: _status(pipeline, token, first) == "completed", 30)
     messages: list[Any] = []
     _wait_notified(pipeline, inbox, first, messages)
-    before = _esm(pipeline, "TerminalStates")
+    mapping = pipeline.mapping_uuid("TerminalStates")
+    before = pipeline.invocations("notify")
+    filtered = pipeline.metric("FilteredOutEventCount", EventSourceMappingUUID=mapping)
     pipeline.aws("dynamodb").update_item(
         TableName=pipeline.outputs["PreDiagnosesTableName"],
         Key={"id": {"S": first}},
@@ -157,10 +152,9 @@ def test_unrelated_update_is_filtered_out_before_notify(pipeline: RunningStack, 
     control = _submit(pipeline, token)["id"]
     pipeline.wait_for(lambda: _status(pipeline, token, control) == "completed", 30)
     _wait_notified(pipeline, inbox, control, messages)
-    after = _esm(pipeline, "TerminalStates")
     assert len(_mentions(messages, first)) == 1
-    assert after["invocations"] == before["invocations"] + 1
-    assert after["filteredOut"] > before["filteredOut"]
+    assert pipeline.invocations("notify") == before + 1
+    assert pipeline.metric("FilteredOutEventCount", EventSourceMappingUUID=mapping) > filtered
     probe_lines = [
         line for line in pipeline.lines if line.startswith("[notify]") and "localProbe" in line
     ]
@@ -184,3 +178,69 @@ def test_simulate_ai_runs_the_ensemble_against_the_fake_providers(
         "anthropic": "ok",
         "bedrock": "ok",
     }
+
+
+def test_each_functions_log_lines_carry_only_its_own_name_and_request_ids(
+    pipeline: RunningStack, inbox: str
+) -> None:
+    """Cases submitted at once keep the three functions busy at the same time; every JSON log
+    line of a function names that function and one of its own invocations."""
+    token = pipeline.token("owner-logs@example.com")
+    with ThreadPoolExecutor(8) as pool:
+        ids = [a["id"] for a in pool.map(lambda _: _submit(pipeline, token), range(12))]
+    messages: list[Any] = []
+    for record_id in ids:
+        pipeline.wait_for(lambda rid=record_id: _status(pipeline, token, rid) == "completed", 30)
+        _wait_notified(pipeline, inbox, record_id, messages)
+    names = {f: pipeline.function_name(f) for f in ("submit", "analyze", "notify")}
+    starts = {f: set() for f in names}
+    records: dict[str, list[dict[str, Any]]] = {f: [] for f in names}
+    start = re.compile(r"START RequestId: (\S+) Version")
+    for line in list(pipeline.lines):
+        prefix, _, text = line.partition(" ")
+        function = prefix.strip("[]")
+        if function not in names:
+            continue
+        if found := start.match(text):
+            starts[function].add(found.group(1))
+        elif text.startswith("{"):
+            with_context = json.loads(text)
+            if "function_name" in with_context:
+                records[function].append(with_context)
+    checked = 0
+    for function, lines in records.items():
+        assert lines, f"no JSON log line of {function}"
+        for record in lines:
+            assert record["function_name"] == names[function], record
+            assert record["function_request_id"] in starts[function], record
+            checked += 1
+        # a cold start is one environment's first invocation, never another function's
+        colds = {r["function_request_id"] for r in lines if r.get("cold_start") is True}
+        inits = [x for x in pipeline.lines if x.startswith(f"[{function}] INIT_START")]
+        assert 1 <= len(colds) <= len(inits)
+    sys.stdout.write(f"\n[{checked} JSON log lines, each of its own function and invocation]\n")
+
+
+def test_the_admin_routes_pause_and_resume_the_lanes_through_lambdas_api(
+    pipeline: RunningStack,
+) -> None:
+    """POST /admin/pause runs plain boto3 Lambda calls in the submit function; with the
+    AWS_ENDPOINT_URL_LAMBDA the stack gives it, they reach the local pollers."""
+    admin = pipeline.token("admin-pause@example.com", groups=["admins"])
+    headers = {"Authorization": admin}
+    lanes = ("UrgentLane", "NormalLane")
+    with pipeline.http() as http:
+        paused = http.post("/admin/pause", headers=headers)
+        assert paused.status_code == 200, paused.text
+        assert {m["state"] for m in paused.json()["mappings"]} <= {"Disabling", "Disabled"}
+        assert {m["id"] for m in paused.json()["mappings"]} == {
+            pipeline.mapping_uuid(lane) for lane in lanes
+        }
+        try:
+            pipeline.wait_for(
+                lambda: all(pipeline.mapping(lane)["State"] == "Disabled" for lane in lanes)
+            )
+        finally:
+            resumed = http.post("/admin/resume", headers=headers)
+    assert resumed.status_code == 200, resumed.text
+    pipeline.wait_for(lambda: all(pipeline.mapping(lane)["State"] == "Enabled" for lane in lanes))

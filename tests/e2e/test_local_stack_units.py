@@ -6,11 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from prediag_tools.local.apigw import compile_path
+from prediag_tools.local.apigw import ApiSettings, LocalApi, compile_path
 from prediag_tools.local.cfn import Resolver, TemplateError, loads_template, references
 from prediag_tools.local.cognito import apigw_claims
+from prediag_tools.local.esm import mapping_uuid
 from prediag_tools.local.filters import FilterError, matches, matches_any, parse_patterns
-from prediag_tools.local.provision import FunctionSpec, Provisioned, resolve_parameters
+from prediag_tools.local.provision import ApiRoute, FunctionSpec, Provisioned, resolve_parameters
+from prediag_tools.local.workers import lambda_environment
 
 TEMPLATE = """
 Parameters:
@@ -196,3 +198,84 @@ def test_path_templates_match_like_api_gateway_resources() -> None:
     found = greedy.match("/files/a/b/c")
     assert found is not None
     assert found.groupdict() == {"proxy": "a/b/c"}
+
+
+def test_path_parameters_are_matched_on_the_path_as_sent_and_decoded() -> None:
+    api = LocalApi(port=0)
+    try:
+        route = ApiRoute("GET", "/pre-diagnoses/{id}", "Submit", "Api", None)
+        api.add_route(route, None, None)  # type: ignore[arg-type]
+        found, params, same_path = api.match("GET", "/pre-diagnoses/abc%2D1%20x")
+        assert found is not None and params == {"id": "abc-1 x"}
+        found, params, same_path = api.match("POST", "/pre-diagnoses/abc")
+        assert found is None and [r.spec for r in same_path] == [route]
+        assert api.match("GET", "/pre-diagnoses/a%2Fb/c")[0] is None  # %2F stays in its segment
+        assert api.match("GET", "/pre-diagnoses/a%2Fb")[1] == {"id": "a/b"}
+    finally:
+        api.close()
+
+
+# ---------------------------------------------------------------------- API Gateway settings
+def test_api_settings_read_sam_cors_and_gateway_responses() -> None:
+    settings = ApiSettings.of(
+        {
+            "Cors": {"AllowOrigin": "'https://a.example'", "MaxAge": "'600'"},
+            "GatewayResponses": {
+                "DEFAULT_4XX": {"ResponseParameters": {"Headers": {"X-A": "'4xx'"}}},
+                "UNAUTHORIZED": {"ResponseParameters": {"Headers": {"X-A": "'401'"}}},
+            },
+        }
+    )
+    assert settings.cors == {"AllowOrigin": "https://a.example", "MaxAge": "600"}
+    assert ("X-A", "401") in settings.headers_for(401)
+    assert ("X-A", "4xx") in settings.headers_for(403)
+    assert ("x-amzn-ErrorType", "MissingAuthenticationTokenException") in settings.headers_for(403)
+    assert ("X-A", "4xx") not in settings.headers_for(502)
+    assert ApiSettings.of({"Cors": "'https://b.example'"}).cors == {
+        "AllowOrigin": "https://b.example"
+    }
+
+
+def test_the_preflight_needs_the_default_authorizer_unless_the_template_says_not() -> None:
+    auth = {
+        "DefaultAuthorizer": "Cognito",
+        "Authorizers": {"Cognito": {"UserPoolArn": "arn:aws:cognito-idp:r:1:userpool/r_pool"}},
+    }
+    asked: list[str] = []
+
+    def verifier_for(pool: str) -> object:
+        asked.append(pool)
+        return object()
+
+    on = ApiSettings.of({"Cors": "'*'", "Auth": auth}, verifier_for)  # type: ignore[arg-type]
+    off = ApiSettings.of(
+        {"Cors": "'*'", "Auth": {**auth, "AddDefaultAuthorizerToCorsPreflight": False}},
+        verifier_for,  # type: ignore[arg-type]
+    )
+    assert on.preflight_verifier is not None and asked == ["r_pool"]
+    assert off.preflight_verifier is None
+
+
+# ---------------------------------------------------------------------- Lambda
+def test_mapping_uuids_are_stable_and_distinct() -> None:
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:prediag-local-analyze"
+    assert mapping_uuid(arn, "NormalLane") == mapping_uuid(arn, "NormalLane")
+    assert mapping_uuid(arn, "NormalLane") != mapping_uuid(arn, "UrgentLane")
+    assert mapping_uuid(arn, "NormalLane") != mapping_uuid(
+        arn.replace("local", "dev"), "NormalLane"
+    )
+
+
+def test_an_execution_environment_gets_what_lambda_sets_over_the_functions_own(
+    tmp_path: Path,
+) -> None:
+    spec = FunctionSpec("Fn", "fx-fn", "arn:fn", tmp_path, "app.handler", 3, 512, {"K": "v"})
+    env = lambda_environment(spec, {"K": "v", "AWS_REGION": "eu-west-1"}, log_stream="s/1")
+    assert env["K"] == "v"
+    assert env["AWS_LAMBDA_FUNCTION_NAME"] == "fx-fn"
+    assert env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "512"
+    assert env["AWS_LAMBDA_LOG_GROUP_NAME"] == "/aws/lambda/fx-fn"
+    assert env["AWS_LAMBDA_LOG_STREAM_NAME"] == "s/1"
+    assert env["_HANDLER"] == "app.handler"
+    assert env["LAMBDA_TASK_ROOT"] == str(tmp_path)
+    assert env["TZ"] == ":UTC"

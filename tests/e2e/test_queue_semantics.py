@@ -10,7 +10,6 @@ tests/fakes started here: the test makes it answer 500 (a real fault) or answer 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import threading
 import time
@@ -116,7 +115,7 @@ def _until_status(stack: RunningStack, record_id: str, status: Status, timeout: 
 
 def _prediag(stack: RunningStack, *args: str) -> subprocess.CompletedProcess[str]:
     """The `prediag` CLI against this local stack."""
-    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
+    env = {**stack.cli_env(), "COLUMNS": "200"}
     return subprocess.run(
         [PREDIAG, *args, "--endpoint", stack.endpoint_url, "--api", stack.api_url],
         capture_output=True,
@@ -166,13 +165,6 @@ def _log_records(stack: RunningStack, job_id: str) -> list[dict[str, Any]]:
 def _notes(stack: RunningStack, inbox: str, record_id: str, seen: list[Any]) -> list[Any]:
     seen.extend(stack.drain(inbox, wait=0))
     return [n for n in seen if isinstance(n, dict) and n.get("id") == record_id]
-
-
-def _esm(stack: RunningStack, suffix: str) -> dict[str, Any]:
-    with stack.http() as http:
-        listing = http.get("/_local/esm").json()["EventSourceMappings"]
-    found: dict[str, Any] = next(m for m in listing if m["name"].endswith(suffix))
-    return found
 
 
 # ---------------------------------------------------------------------- retries
@@ -234,7 +226,7 @@ def test_a_job_that_always_fails_ends_failed_in_the_dlq_the_vet_is_told_and_redr
 
     listed = _prediag(stack, "jobs", "--status", "failed", "--json")
     assert listed.returncode == 0, listed.stderr
-    assert job in [r["id"] for r in json.loads(listed.stdout)]
+    assert job in [r["id"] for r in json.loads(listed.stdout)["items"]]
     dry = _prediag(stack, "redrive", "--dry-run")
     assert dry.returncode == 0 and job in dry.stdout and "would_redrive" in dry.stdout
     assert _record(stack, job).status is Status.FAILED
@@ -320,16 +312,17 @@ def test_a_redelivered_finished_message_changes_nothing_and_notifies_nothing(
     _until_status(stack, job, Status.COMPLETED, 20)
     seen: list[Any] = []
     wait_for(lambda: _notes(stack, inbox, job, seen), 10)
+    wait_for(lambda: _record(stack, job).notifications, 10)  # noted on the record once sent
     finished = _record(stack, job)
     calls = len(fakes.bedrock.requests)
-    before = _esm(stack, "NormalLane")["invocations"]
+    before = stack.invocations("analyze")
     message = {"preDiagnosisId": job, "userId": finished.user_id, "petId": finished.pet_id}
 
     stack.aws("sqs").send_message(
         QueueUrl=stack.outputs["NormalQueueUrl"], MessageBody=json.dumps(message)
     )
 
-    wait_for(lambda: _esm(stack, "NormalLane")["invocations"] > before, 10)
+    wait_for(lambda: stack.invocations("analyze") > before, 10)
 
     def lane_empty() -> bool:
         normal = _lane(_quick_stats(stack), "normal")
@@ -382,11 +375,11 @@ def test_pause_stops_consumption_and_resume_restarts_it(stack: RunningStack) -> 
     assert paused.returncode == 0, paused.stderr
     assert paused.stdout.count("Disabled") == 2
     try:
-        before = _esm(stack, "NormalLane")["invocations"]
+        before = stack.invocations("analyze")
         job = _submit(stack)
         time.sleep(3.0)
         assert _record(stack, job).status is Status.PENDING
-        assert _esm(stack, "NormalLane")["invocations"] == before
+        assert stack.invocations("analyze") == before
         assert _lane(_stats(stack), "normal")["waiting"] == 1
     finally:
         resumed = _prediag(stack, "resume")

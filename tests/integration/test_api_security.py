@@ -126,9 +126,11 @@ def test_a_record_is_read_by_its_owner_its_clinic_and_admins_and_is_404_for_anyo
 
 
 @pytest.mark.parametrize(
-    "path", ["/pre-diagnoses", "/pre-diagnoses/some-id", "/swagger"], ids=["list", "read", "docs"]
+    "path",
+    ["/pre-diagnoses", "/pre-diagnoses/some-id", "/admin/jobs", "/admin/jobs/some-id"],
+    ids=["list", "read", "jobs", "job"],
 )
-def test_every_route_is_401_without_identity_claims(api, path):
+def test_every_data_route_is_401_without_identity_claims(api, path):
     response = call(api, "GET", path, user=None)
     assert response["statusCode"] == 401
     assert body_of(response) == {"message": "Unauthorized"}
@@ -141,6 +143,8 @@ def test_every_route_is_401_without_identity_claims(api, path):
         ("POST", "/admin/redrive", {"dryRun": True}),
         ("POST", "/admin/pause", {}),
         ("POST", "/admin/resume", {}),
+        ("GET", "/admin/jobs", None),
+        ("GET", "/admin/jobs/some-id", None),
     ],
 )
 @pytest.mark.parametrize("who", [{"user": "owner-1"}, vet(CLINIC)], ids=["owner", "vet"])
@@ -779,14 +783,50 @@ def test_a_preflight_is_answered_with_the_cors_headers_and_no_body(api, stack):
     assert header(preflight, "Cache-Control") == "no-store"
 
 
-# ---------------------------------------------------------------------- documentation
-def test_swagger_ui_is_served_to_a_signed_in_caller(api):
-    page = call(api, "GET", "/swagger", user=new_owner())
-    spec = call(api, "GET", "/swagger", query={"format": "json"}, user=new_owner())
+# ---------------------------------------------------------------------- documentation, console
+@pytest.mark.parametrize("who", [{"user": None}, {"user": "owner-1"}], ids=["anonymous", "owner"])
+def test_swagger_ui_and_the_console_are_the_same_static_pages_for_everyone(api, who):
+    page = call(api, "GET", "/swagger", **who)
+    spec = call(api, "GET", "/swagger", query={"format": "json"}, **who)
+    console = call(api, "GET", "/console", **who)
 
-    assert page["statusCode"] == 200
-    assert "swagger-ui" in page["body"].lower()
-    assert "/pre-diagnoses" in body_of(spec)["paths"]
+    assert page["statusCode"] == console["statusCode"] == 200
+    assert 'id="swagger-ui"' in page["body"]
+    assert "/admin/jobs" in body_of(spec)["paths"]
+    assert 'id="jobs-table"' in console["body"]
+    for answer in (page, console):
+        assert header(answer, "Content-Type").startswith("text/html")
+        assert "<script>" not in answer["body"]  # every script is a file the CSP allows
+        assert header(answer, "X-Frame-Options") == "DENY"
+        csp = header(answer, "Content-Security-Policy")
+        assert "default-src 'self'" in csp and "script-src 'self';" in csp
+        assert "frame-ancestors 'none'" in csp and "unsafe" not in csp
+
+
+def test_the_console_serves_only_its_own_assets_and_swagger_ui_from_the_api(api):
+    for name, kind in [
+        ("console.js", "text/javascript"),
+        ("auth.js", "text/javascript"),
+        ("console.css", "text/css"),
+        ("swagger-ui-bundle.min.js", "text/javascript"),
+        ("swagger-ui.min.css", "text/css"),
+    ]:
+        answer = call(api, "GET", f"/console/{name}", user=None)
+        assert answer["statusCode"] == 200, name
+        assert header(answer, "Content-Type").startswith(kind)
+    for name in ("index.html", "..%2Fapp.py", "app.py", "nope.js"):
+        assert call(api, "GET", f"/console/{name}", user=None)["statusCode"] == 404
+    # pages hold no data: the token never reaches them, and they name no other origin
+    body = call(api, "GET", "/console/console.js", user=None)["body"]
+    assert "http://" not in body and "https://" not in body
+
+
+def test_the_console_page_carries_the_sign_in_settings_escaped(api, monkeypatch):
+    monkeypatch.setenv("CONSOLE_LOGIN_DOMAIN", 'login.example"><script>')
+    monkeypatch.setenv("DASHBOARD_URL", "https://dash.example/#x")
+    page = call(api, "GET", "/console", user=None)["body"]
+    assert 'data-login-domain="login.example&quot;&gt;&lt;script&gt;"' in page
+    assert 'data-dashboard="https://dash.example/#x"' in page
 
 
 def test_an_unknown_query_parameter_is_a_422_naming_it(api):
@@ -797,3 +837,14 @@ def test_an_unknown_query_parameter_is_a_422_naming_it(api):
     assert [(e["field"], e["in"], e["type"]) for e in errors] == [
         ("clinicID", "query", "extra_forbidden")
     ]
+
+
+def test_a_percent_encoded_id_in_the_path_is_decoded_as_api_gateway_decodes_path_parameters(api):
+    owner = new_owner()
+    record_id = submit(api, owner)
+    encoded = record_id.replace("-", "%2D")  # API Gateway passes the path as it was sent
+
+    response = call(api, "GET", f"/pre-diagnoses/{encoded}", user=owner)
+
+    assert response["statusCode"] == 200, response["body"]
+    assert body_of(response)["id"] == record_id

@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import json
 import random
+import socket
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+
+import pytest
 
 from prediag import notification, ops, submission, wiring
 from prediag.access import Caller
 from prediag.analysis import run_attempt
 from prediag.items import record_from_item
 from prediag.models import PreDiagnosisRequest, QueueMessage, Status
+from tests.fakes import FAKE_OPENAI_KEY, Behaviour, FakeSet, start_fakes
 from tests.integration.support import OWNER, api_event, request_body
 
 N_CONCURRENT = 8
@@ -113,18 +118,18 @@ def test_concurrent_redrives_of_one_failed_record_send_exactly_one_job(invoke, q
     assert [a.outcome for a in done.attempts] == ["failed"] * 3 + ["succeeded"]
 
 
-def test_concurrent_admin_redrive_calls_all_answer_200_and_analyse_once(
+def test_concurrent_admin_redrive_calls_all_answer_200_and_analyze_once(
     invoke, queues, monkeypatch
 ):
     record_id = _submit(invoke)
     _fail(invoke, queues, monkeypatch, record_id)
-    submit = invoke("submit")
+    environments = [invoke("submit") for _ in range(N_CONCURRENT)]  # as Lambda scales out
     start = threading.Barrier(N_CONCURRENT)
     event = api_event("POST", "/admin/redrive", body={"ids": [record_id]}, groups="admins")
 
-    def call(_: int) -> dict:
+    def call(n: int) -> dict:
         start.wait()
-        return submit(json.loads(json.dumps(event)))
+        return environments[n](json.loads(json.dumps(event)))
 
     with ThreadPoolExecutor(N_CONCURRENT) as pool:
         answers = list(pool.map(call, range(N_CONCURRENT)))
@@ -249,15 +254,15 @@ def test_a_job_obsolete_since_a_redrive_is_dropped_without_an_attempt(invoke, qu
     assert wiring.repository().get(record_id) == before
 
 
-def test_a_concurrent_duplicate_delivery_does_not_analyse_twice(invoke, queues):
+def test_a_concurrent_duplicate_delivery_does_not_analyze_twice(invoke, queues):
     record_id = _submit(invoke)
     batch = queues.receive("NormalQueueUrl", wait=1)
-    analyze = invoke("analyze")
+    environments = [invoke("analyze") for _ in range(N_CONCURRENT)]  # as Lambda scales out
     start = threading.Barrier(N_CONCURRENT)
 
-    def deliver(_: int) -> dict:
+    def deliver(n: int) -> dict:
         start.wait()
-        return analyze(queues.event("NormalQueueUrl", batch))
+        return environments[n](queues.event("NormalQueueUrl", batch))
 
     with ThreadPoolExecutor(N_CONCURRENT) as pool:
         results = list(pool.map(deliver, range(N_CONCURRENT)))
@@ -265,4 +270,111 @@ def test_a_concurrent_duplicate_delivery_does_not_analyse_twice(invoke, queues):
     record = wiring.repository().get(record_id)
     assert record is not None and record.status is Status.COMPLETED
     assert [a.outcome for a in record.attempts] == ["succeeded"]
+    # one delivery analysed it; the others found it being analysed (busy) or finished (done)
     assert sum(1 for r in results if r == {"batchItemFailures": []}) >= 1
+    assert all(len(r["batchItemFailures"]) <= 1 for r in results)
+
+
+@pytest.fixture(scope="module")
+def fakes() -> Iterator[FakeSet]:
+    with start_fakes() as started:
+        yield started
+
+
+def _closed_port() -> int:
+    """A loopback port with nothing listening (bound, then closed)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+CAUSES = {
+    # behaviour of the fake (None: nothing listens) -> (outcome, status code, error code)
+    "connection refused": (None, ("connection_error", None, "ConnectionRefused")),
+    "bad key": (Behaviour("unauthorized"), ("auth_error", 401, "invalid_api_key")),
+    "rate limited": (
+        Behaviour("rate_limit", retry_after_s=0.1),
+        ("rate_limited", 429, "rate_limit_exceeded"),
+    ),
+    "timeout": (Behaviour("ok", delay_s=3), ("timeout", None, "ReadTimeout")),
+}
+
+
+@pytest.mark.parametrize("cause", list(CAUSES))
+def test_each_provider_failure_reaches_the_record_and_the_log_with_its_cause(
+    cause, invoke, queues, fakes, monkeypatch, caplog
+):
+    behaviour, expected = CAUSES[cause]
+    fakes.reset()
+    url = f"{fakes.openai.url}/v1" if behaviour else f"http://127.0.0.1:{_closed_port()}/v1"
+    if behaviour:
+        fakes.openai.set_default(behaviour)
+    for key, value in {
+        "AI_PROVIDERS": "openai",
+        "OPENAI_API_KEY": FAKE_OPENAI_KEY,
+        "OPENAI_BASE_URL": url,
+        "AI_MAX_RETRIES": "1",
+        "OPENAI_TIMEOUT_S": "1",
+    }.items():
+        monkeypatch.setenv(key, value)
+    wiring.reset()
+    record_id = _submit(invoke)
+
+    invoke("analyze")(queues.event("NormalQueueUrl", queues.receive("NormalQueueUrl", wait=1)))
+
+    record = wiring.repository().get(record_id)
+    # a bad key fails at once (no retry can fix it); the others are retried later
+    assert record is not None
+    assert record.status is (Status.FAILED if cause == "bad key" else Status.PENDING)
+    [attempt] = record.attempts
+    [outcome] = attempt.providers
+    assert (outcome.outcome, outcome.status_code, outcome.error_code) == expected
+    assert outcome.provider == "openai" and outcome.error
+    assert expected[0] in (attempt.error or "")
+    assert FAKE_OPENAI_KEY not in record.model_dump_json()
+    [logged] = [r for r in caplog.records if r.getMessage().startswith("The analysis of")]
+    assert [(p["outcome"], p.get("status_code")) for p in logged.providers] == [expected[:2]]
+
+
+def test_concurrent_conditional_writes_to_one_record_have_exactly_one_winner(stack):
+    """The local moto serves DynamoDB's writes atomically, as AWS does (moto's own server lets
+    two concurrent conditional writes of this shape both win, about once in 30 rounds): the
+    record-as-lock tests above prove the pipeline, not moto's thread scheduling."""
+    table, client = str(stack.outputs["PreDiagnosesTableName"]), wiring.repository().client
+    attempt = {"L": [{"M": {"note": {"S": "x" * 2000}, "number": {"N": "1"}}}]}
+
+    def winners(key: dict) -> int:
+        start = threading.Barrier(20)
+
+        def take(_: int) -> bool:
+            start.wait()
+            try:
+                client.update_item(
+                    TableName=table,
+                    Key=key,
+                    UpdateExpression="SET n = n + :one,"
+                    " attempts = list_append(if_not_exists(attempts, :empty), :attempt)",
+                    ConditionExpression="n = :zero OR (n = :one AND started < :stale)",
+                    ExpressionAttributeValues={
+                        ":one": {"N": "1"},
+                        ":zero": {"N": "0"},
+                        ":stale": {"N": "5"},
+                        ":empty": {"L": []},
+                        ":attempt": attempt,
+                    },
+                )
+            except client.exceptions.ConditionalCheckFailedException:
+                return False
+            return True
+
+        with ThreadPoolExecutor(20) as pool:
+            return sum(pool.map(take, range(20)))
+
+    rounds = []
+    for n in range(40):
+        key = {"id": {"S": f"lock-probe-{n}-{random.random()}"}}
+        client.put_item(TableName=table, Item={**key, "n": {"N": "0"}, "started": {"N": "9"}})
+        rounds.append(winners(key))
+        client.delete_item(TableName=table, Key=key)
+
+    assert rounds == [1] * 40

@@ -20,7 +20,7 @@ from prediag.ai import (
     PermanentAnalysisError,
     RetryableAnalysisError,
     active_providers,
-    analyse_case,
+    analyze_case,
     preload_providers,
 )
 from prediag.ai.triage_only import OWNER_ADVICE
@@ -167,7 +167,7 @@ def ai_env(fakes: FakeSet, monkeypatch: pytest.MonkeyPatch) -> FakeSet:
 
 
 def test_all_three_providers_answer_through_their_sdks_and_are_synthesised(ai_env: FakeSet):
-    analysis = analyse_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=SETTINGS)
+    analysis = analyze_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=SETTINGS)
 
     assert analysis.method == "ensemble"
     assert analysis.prompt_version == "system_v1"
@@ -185,7 +185,7 @@ def test_all_three_providers_answer_through_their_sdks_and_are_synthesised(ai_en
 
 
 def test_each_provider_receives_the_structured_output_contract_of_its_api(ai_env: FakeSet):
-    analyse_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=SETTINGS)
+    analyze_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=SETTINGS)
 
     openai_body = ai_env.openai.requests[0].body
     assert openai_body["model"] == SETTINGS.openai_model
@@ -210,7 +210,7 @@ def test_per_provider_metrics_are_emitted_with_the_provider_dimension(
     ai_env: FakeSet, capsys: pytest.CaptureFixture[str]
 ):
     ai_env.anthropic.set_default(Behaviour("server_error"))
-    analyse_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=SETTINGS)
+    analyze_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=SETTINGS)
 
     documents = [
         json.loads(line)
@@ -241,7 +241,7 @@ def test_provider_slower_than_its_deadline_is_named_missing_and_the_result_degra
     ai_env.anthropic.set_default(Behaviour("ok", delay_s=6))
     settings = SETTINGS.model_copy(update={"anthropic_timeout_s": 1.0})
 
-    analysis = analyse_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=settings)
+    analysis = analyze_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=settings)
 
     assert outcomes(analysis) == {"openai": "ok", "anthropic": "timeout", "bedrock": "ok"}
     assert analysis.degraded
@@ -261,7 +261,7 @@ def test_provider_deadline_is_bounded_by_the_functions_remaining_time(ai_env: Fa
     )
 
     with pytest.raises(RetryableAnalysisError) as raised:
-        analyse_case(case(), NO_FLAGS, remaining_ms=2500, settings=settings)
+        analyze_case(case(), NO_FLAGS, remaining_ms=2500, settings=settings)
 
     assert outcomes(raised.value) == dict.fromkeys(PROVIDERS, "timeout")
 
@@ -272,7 +272,7 @@ def test_answer_trickling_past_the_deadline_is_abandoned_not_awaited(ai_env: Fak
     ai_env.bedrock.set_default(Behaviour("trickle", delay_s=4))
     settings = SETTINGS.model_copy(update={"bedrock_timeout_s": 1.0})
 
-    analysis = analyse_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=settings)
+    analysis = analyze_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=settings)
 
     bedrock = next(o for o in analysis.providers if o.provider == "bedrock")
     assert bedrock.outcome == "timeout"
@@ -287,7 +287,7 @@ def test_rate_limited_provider_retries_after_the_servers_retry_after(
     fake = ai_env.by_name(provider)
     fake.script(Behaviour("rate_limit", retry_after_s=1.0))
 
-    analysis = analyse_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=SETTINGS)
+    analysis = analyze_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=SETTINGS)
 
     assert outcomes(analysis)[provider] == "ok"
     assert not analysis.degraded
@@ -300,7 +300,7 @@ def test_retry_after_beyond_the_deadline_is_not_waited_for(ai_env: FakeSet, prov
     fake = ai_env.by_name(provider)
     fake.script(Behaviour("rate_limit", retry_after_s=30))
 
-    analysis = analyse_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=SETTINGS)
+    analysis = analyze_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=SETTINGS)
 
     assert outcomes(analysis)[provider] == "rate_limited"
     assert analysis.missing_providers == [provider]
@@ -310,7 +310,7 @@ def test_retry_after_beyond_the_deadline_is_not_waited_for(ai_env: FakeSet, prov
 def test_dropped_connection_is_retried_by_the_sdk(ai_env: FakeSet):
     ai_env.openai.script(Behaviour("hang", delay_s=0.2))
 
-    analysis = analyse_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=SETTINGS)
+    analysis = analyze_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=SETTINGS)
 
     assert outcomes(analysis)["openai"] == "ok"
     assert len(ai_env.openai.requests) == 2
@@ -322,7 +322,7 @@ def test_server_errors_everywhere_raise_a_retryable_error_after_the_sdk_retries(
     ai_env.set_default(Behaviour("server_error", status=503))
 
     with pytest.raises(RetryableAnalysisError) as raised:
-        analyse_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=SETTINGS)
+        analyze_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=SETTINGS)
 
     assert raised.value.retryable
     assert outcomes(raised.value) == dict.fromkeys(PROVIDERS, "server_error")
@@ -335,7 +335,7 @@ def test_server_errors_everywhere_raise_a_retryable_error_after_the_sdk_retries(
 def test_unusable_output_fails_that_provider_only(ai_env: FakeSet, provider: str, kind: str):
     ai_env.by_name(provider).set_default(Behaviour(kind))  # type: ignore[arg-type]
 
-    analysis = analyse_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=SETTINGS)
+    analysis = analyze_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=SETTINGS)
 
     assert outcomes(analysis)[provider] == "invalid_output"
     assert analysis.degraded and analysis.missing_providers == [provider]
@@ -347,7 +347,7 @@ def test_invalid_output_everywhere_is_retryable(ai_env: FakeSet):
     ai_env.set_default(Behaviour("invalid_schema"))
 
     with pytest.raises(RetryableAnalysisError) as raised:
-        analyse_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=SETTINGS)
+        analyze_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=SETTINGS)
 
     assert outcomes(raised.value) == dict.fromkeys(PROVIDERS, "invalid_output")
 
@@ -356,7 +356,7 @@ def test_invalid_output_everywhere_is_retryable(ai_env: FakeSet):
 def test_refusal_is_reported_and_the_other_providers_are_used(ai_env: FakeSet, provider: str):
     ai_env.by_name(provider).set_default(Behaviour("refusal"))
 
-    analysis = analyse_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=SETTINGS)
+    analysis = analyze_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=SETTINGS)
 
     assert outcomes(analysis)[provider] == "refused"
     assert analysis.missing_providers == [provider]
@@ -366,7 +366,7 @@ def test_bad_credentials_everywhere_raise_a_permanent_error_without_retrying(ai_
     ai_env.set_default(Behaviour("unauthorized"))
 
     with pytest.raises(PermanentAnalysisError) as raised:
-        analyse_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=SETTINGS)
+        analyze_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=SETTINGS)
 
     assert not raised.value.retryable
     assert outcomes(raised.value) == dict.fromkeys(PROVIDERS, "auth_error")
@@ -380,7 +380,7 @@ def test_mixed_permanent_and_retryable_failures_raise_a_retryable_error(ai_env: 
     ai_env.bedrock.set_default(Behaviour("server_error", status=503))
 
     with pytest.raises(RetryableAnalysisError) as raised:
-        analyse_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=SETTINGS)
+        analyze_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=SETTINGS)
 
     assert outcomes(raised.value) == {
         "openai": "auth_error",
@@ -439,7 +439,7 @@ def test_unreachable_providers_fail_as_connection_refused_after_the_sdk_retries(
     )
 
     with pytest.raises(RetryableAnalysisError) as raised:
-        analyse_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=settings)
+        analyze_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=settings)
 
     error = raised.value
     assert [o.provider for o in error.outcomes] == list(PROVIDERS)
@@ -483,7 +483,7 @@ def test_a_refused_connection_no_retry_can_follow_keeps_its_cause_not_the_deadli
     )
 
     with pytest.raises(RetryableAnalysisError) as raised:
-        analyse_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=settings)
+        analyze_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=settings)
 
     (outcome,) = raised.value.outcomes
     assert (outcome.outcome, outcome.error_code) == ("connection_error", "ConnectionRefused")
@@ -497,7 +497,7 @@ def test_bad_credentials_give_each_providers_status_and_error_code(
     ai_env.set_default(Behaviour("unauthorized"))
 
     with pytest.raises(PermanentAnalysisError) as raised:
-        analyse_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=FAST)
+        analyze_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=FAST)
 
     outcomes_ = by_provider(raised.value)
     expected = {
@@ -530,7 +530,7 @@ def test_rate_limit_after_the_sdk_retries_gives_429_and_the_throttling_code(ai_e
     )
 
     with pytest.raises(RetryableAnalysisError) as raised:
-        analyse_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=settings)
+        analyze_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=settings)
 
     outcomes_ = by_provider(raised.value)
     expected = {
@@ -557,7 +557,7 @@ def test_providers_slower_than_their_deadline_time_out_on_the_read(
     ai_env.set_default(Behaviour("ok", delay_s=3))
 
     with pytest.raises(RetryableAnalysisError) as raised:
-        analyse_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=FAST)
+        analyze_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=FAST)
 
     for outcome in raised.value.outcomes:
         assert outcome.outcome == "timeout"
@@ -576,7 +576,7 @@ def test_a_provider_quoting_the_owners_words_back_is_not_stored_or_logged(
     ai_env.set_default(Behaviour("echo_bad_request"))
 
     with pytest.raises(PermanentAnalysisError) as raised:
-        analyse_case(
+        analyze_case(
             case(f"He vomits. {secret_story}."),
             NO_FLAGS,
             remaining_ms=REMAINING_MS,
@@ -606,7 +606,7 @@ def test_owner_text_steering_the_models_cannot_lower_urgency_below_the_triage_fl
     )
     ai_env.set_default(Behaviour("obey_steering"))
 
-    analysis = analyse_case(
+    analysis = analyze_case(
         case(f"His belly is swollen and he retches without bringing anything up. {steering}"),
         GDV_FLOOR,
         remaining_ms=REMAINING_MS,
@@ -635,7 +635,7 @@ def test_urgency_is_the_majority_level(ai_env: FakeSet):
     ai_env.anthropic.with_scenario(urgency="urgent")
     ai_env.bedrock.with_scenario(urgency="immediate")
 
-    analysis = analyse_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=SETTINGS)
+    analysis = analyze_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=SETTINGS)
 
     assert analysis.urgency == Urgency.URGENT
 
@@ -645,7 +645,7 @@ def test_urgency_tie_goes_to_the_more_urgent_level_and_wide_spread_is_flagged(ai
     ai_env.anthropic.with_scenario(urgency="standard")
     ai_env.bedrock.set_default(Behaviour("server_error"))
 
-    analysis = analyse_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=SETTINGS)
+    analysis = analyze_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=SETTINGS)
 
     assert analysis.urgency == Urgency.VERY_URGENT
     assert analysis.missing_providers == ["bedrock"]
@@ -657,7 +657,7 @@ def test_triage_floor_raises_the_models_consensus(ai_env: FakeSet):
     for fake in ai_env.all:
         fake.with_scenario(urgency="standard")
 
-    analysis = analyse_case(case(), GDV_FLOOR, remaining_ms=REMAINING_MS, settings=SETTINGS)
+    analysis = analyze_case(case(), GDV_FLOOR, remaining_ms=REMAINING_MS, settings=SETTINGS)
 
     assert analysis.urgency == Urgency.IMMEDIATE
     assert analysis.triage == GDV_FLOOR
@@ -674,7 +674,7 @@ def test_bedrock_never_runs_against_an_emulator_endpoint_without_its_own_endpoin
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "prediag-dev-analyze")
 
     assert active_providers(SETTINGS) == ["openai", "anthropic"]
-    analysis = analyse_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=SETTINGS)
+    analysis = analyze_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=SETTINGS)
 
     assert outcomes(analysis) == {"openai": "ok", "anthropic": "ok", "bedrock": "skipped"}
     assert not analysis.degraded  # a provider that is not configured is not missing
@@ -685,7 +685,7 @@ def test_only_the_providers_enabled_in_settings_run(ai_env: FakeSet):
     settings = SETTINGS.model_copy(update={"providers": ("anthropic",)})
 
     assert active_providers(settings) == ["anthropic"]
-    analysis = analyse_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=settings)
+    analysis = analyze_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=settings)
 
     assert outcomes(analysis) == {"anthropic": "ok"}
     assert ai_env.openai.requests == [] and ai_env.bedrock.requests == []
@@ -698,7 +698,7 @@ def test_no_configured_provider_gives_the_triage_only_analysis_in_the_owners_loc
         monkeypatch.delenv(key)
 
     assert active_providers(SETTINGS) == []
-    analysis = analyse_case(
+    analysis = analyze_case(
         case(owner_locale="fr"), GDV_FLOOR, remaining_ms=REMAINING_MS, settings=SETTINGS
     )
 
@@ -751,7 +751,7 @@ def test_api_keys_come_from_ssm_securestrings_when_the_env_vars_are_unset(
         }
     )
 
-    analysis = analyse_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=settings)
+    analysis = analyze_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=settings)
 
     assert outcomes(analysis) == dict.fromkeys(PROVIDERS, "ok")
     assert ai_env.openai.requests[0].header("authorization") == "Bearer sk-from-ssm-openai"
@@ -762,7 +762,7 @@ def test_api_key_env_var_wins_over_the_ssm_parameter(ai_env: FakeSet, ssm: Any):
     _put_secure(ssm, "/prediag/test/openai-api-key", "sk-from-ssm-openai")
     settings = SETTINGS.model_copy(update={"openai_key_parameter": "/prediag/test/openai-api-key"})
 
-    analyse_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=settings)
+    analyze_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=settings)
 
     assert ai_env.openai.requests[0].header("authorization") == f"Bearer {FAKE_OPENAI_KEY}"
 
@@ -776,7 +776,7 @@ def test_missing_ssm_parameter_skips_that_provider_instead_of_failing(
     )
 
     assert active_providers(settings) == ["anthropic", "bedrock"]
-    analysis = analyse_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=settings)
+    analysis = analyze_case(case(), NO_FLAGS, remaining_ms=REMAINING_MS, settings=settings)
 
     assert outcomes(analysis) == {"openai": "skipped", "anthropic": "ok", "bedrock": "ok"}
     assert not analysis.degraded

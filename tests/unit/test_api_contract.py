@@ -135,6 +135,10 @@ def test_the_request_body_refuses_unknown_fields_at_every_level(spec):
         assert schemas[name]["additionalProperties"] is False
 
 
+PAGES = {("get", "/swagger"), ("get", "/console"), ("get", "/console/{asset}")}
+"""The static pages (no data): the only routes API Gateway serves without the authorizer."""
+
+
 def test_the_template_exposes_exactly_the_documented_routes_all_behind_the_authorizer(spec):
     template = load_template(TEMPLATE)
     api = template["Resources"]["PrediagApi"]["Properties"]
@@ -146,7 +150,11 @@ def test_the_template_exposes_exactly_the_documented_routes_all_behind_the_autho
     }
     documented = {(method, path) for path, ops in spec["paths"].items() for method in ops}
 
-    assert routes == documented | {("get", "/swagger")}
+    assert routes == documented | PAGES
     assert api["Auth"]["DefaultAuthorizer"] == "CognitoAuthorizer"
     for event in events.values():
-        assert "Auth" not in event["Properties"]  # no route opts out of the authorizer
+        route = (event["Properties"]["Method"].lower(), event["Properties"]["Path"])
+        if route in PAGES:
+            assert event["Properties"]["Auth"] == {"Authorizer": "NONE"}
+        else:  # no data route opts out of the authorizer
+            assert "Auth" not in event["Properties"]

@@ -17,20 +17,14 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from prediag.models import (
-    PreDiagnosis,
-    PreDiagnosisRequest,
-    Species,
-    Status,
-    Urgency,
-    VetNotification,
-)
+from prediag.models import PreDiagnosis, PreDiagnosisRequest, Species, Status, Urgency
 from prediag.notification import build_notification
 from prediag.notifier import (
     MESSAGE_MAX_BYTES,
     SUBJECT_MAX_CHARS,
     SnsNotifier,
     UnpublishableNotification,
+    VetNotification,
     attributes_for,
     check_publishable,
     check_subject,

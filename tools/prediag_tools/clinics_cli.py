@@ -7,7 +7,6 @@ once it is registered and active; a clinic is never deleted, it is deactivated.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -21,7 +20,6 @@ from prediag.clinic_registry import DynamoClinics
 from prediag.clinics import Clinic, ClinicChange, NewClinic
 from prediag.errors import ConflictError, NotFoundError
 from prediag_tools.ops_cli import (
-    DEFAULT_TEMPLATE,
     ApiOpt,
     EndpointOpt,
     JsonOpt,
@@ -29,7 +27,6 @@ from prediag_tools.ops_cli import (
     StackOpt,
     StageOpt,
     Target,
-    TemplateOpt,
     _print_json,
     console,
     fail,
@@ -55,11 +52,10 @@ def _target(
     stack: str | None,
     endpoint: str | None,
     api: str | None,
-    stage: str,
+    stage: str | None,
     region: str | None,
-    template: Path,
 ) -> DynamoClinics:
-    return _directory(resolve_target(stack, endpoint, api, stage, region, template))
+    return _directory(resolve_target(stack, endpoint, api, stage, region))
 
 
 def _show(clinic: Clinic, as_json: bool) -> None:
@@ -87,12 +83,11 @@ def list_clinics(
     stack: StackOpt = None,
     endpoint: EndpointOpt = None,
     api: ApiOpt = None,
-    stage: StageOpt = "local",
+    stage: StageOpt = None,
     region: RegionOpt = None,
-    template: TemplateOpt = DEFAULT_TEMPLATE,
 ) -> None:
     """Every registered clinic."""
-    found = clinics.listing(_target(stack, endpoint, api, stage, region, template))
+    found = clinics.listing(_target(stack, endpoint, api, stage, region))
     if as_json:
         _print_json(found.dump())
         return
@@ -110,13 +105,12 @@ def show(
     stack: StackOpt = None,
     endpoint: EndpointOpt = None,
     api: ApiOpt = None,
-    stage: StageOpt = "local",
+    stage: StageOpt = None,
     region: RegionOpt = None,
-    template: TemplateOpt = DEFAULT_TEMPLATE,
 ) -> None:
     """One clinic (exit code 1 when it is not registered)."""
     try:
-        clinic = clinics.get(_target(stack, endpoint, api, stage, region, template), clinic_id)
+        clinic = clinics.get(_target(stack, endpoint, api, stage, region), clinic_id)
     except NotFoundError as exc:
         fail(str(exc), 1)
     _show(clinic, as_json)
@@ -133,16 +127,15 @@ def add(
     stack: StackOpt = None,
     endpoint: EndpointOpt = None,
     api: ApiOpt = None,
-    stage: StageOpt = "local",
+    stage: StageOpt = None,
     region: RegionOpt = None,
-    template: TemplateOpt = DEFAULT_TEMPLATE,
 ) -> None:
     """Register a clinic (exit code 1 when its id is already registered)."""
     try:
         new = NewClinic(clinic_id=clinic_id, name=name, active=not inactive)
     except ValidationError as exc:
         fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
-    directory = _target(stack, endpoint, api, stage, region, template)
+    directory = _target(stack, endpoint, api, stage, region)
     try:
         clinic = clinics.register(directory, new)
     except ConflictError as exc:
@@ -160,12 +153,11 @@ def rename(
     stack: StackOpt = None,
     endpoint: EndpointOpt = None,
     api: ApiOpt = None,
-    stage: StageOpt = "local",
+    stage: StageOpt = None,
     region: RegionOpt = None,
-    template: TemplateOpt = DEFAULT_TEMPLATE,
 ) -> None:
     """Give a clinic another name."""
-    directory = _target(stack, endpoint, api, stage, region, template)
+    directory = _target(stack, endpoint, api, stage, region)
     _show(_change(directory, clinic_id, {"name": name}), as_json)
 
 
@@ -176,12 +168,11 @@ def deactivate(
     stack: StackOpt = None,
     endpoint: EndpointOpt = None,
     api: ApiOpt = None,
-    stage: StageOpt = "local",
+    stage: StageOpt = None,
     region: RegionOpt = None,
-    template: TemplateOpt = DEFAULT_TEMPLATE,
 ) -> None:
     """Stop a clinic taking cases; its vets see none of its records until it is active again."""
-    directory = _target(stack, endpoint, api, stage, region, template)
+    directory = _target(stack, endpoint, api, stage, region)
     _show(_change(directory, clinic_id, {"active": False}), as_json)
 
 
@@ -192,10 +183,9 @@ def activate(
     stack: StackOpt = None,
     endpoint: EndpointOpt = None,
     api: ApiOpt = None,
-    stage: StageOpt = "local",
+    stage: StageOpt = None,
     region: RegionOpt = None,
-    template: TemplateOpt = DEFAULT_TEMPLATE,
 ) -> None:
     """Let a clinic take cases again."""
-    directory = _target(stack, endpoint, api, stage, region, template)
+    directory = _target(stack, endpoint, api, stage, region)
     _show(_change(directory, clinic_id, {"active": True}), as_json)

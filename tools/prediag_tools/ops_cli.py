@@ -1,30 +1,32 @@
 """`prediag submit | watch | stats | jobs | show | redrive | pause | resume | clean`.
 
-Operating the pipeline, on the local stack or a deployed stack:
+Operating the pipeline, on a local stack or a deployed stack. Every command finds its stack
+the same way, first match wins:
 
-- local (default): `--endpoint` is the local stack's moto server (http://127.0.0.1:5005) and
-  `--api` its API (http://127.0.0.1:3000); the stack's outputs are read back from moto by
-  provisioning the template again (idempotent: it adopts what exists), as `prediag local token`
-  does. Pause/resume call Lambda's event source mapping API, which the local stack serves.
-- deployed: `--stack NAME` reads the outputs of the CloudFormation stack (DescribeStacks) with
-  your AWS credentials (AWS_PROFILE, AWS_REGION...). Pause/resume update the analyze
-  function's event source mappings.
+1. `--stack NAME` (or PREDIAG_STACK): a deployed stack, read from its CloudFormation outputs
+   with your AWS credentials (AWS_PROFILE, AWS_REGION...);
+2. `--endpoint` / `--api` (or PREDIAG_ENDPOINT / PREDIAG_API; `:5405` is
+   http://127.0.0.1:5405): the local stack at that moto endpoint or API;
+3. otherwise the one local stack running from this checkout (`make run` records where it is in
+   .local/stacks/; see prediag_tools.stacks).
 
-Every command talks to the AWS APIs directly (admin credentials), except `submit`, which goes
-through the API like the app does (a Cognito ID token: `--token`, or minted on the local stack).
-Defaults come from PREDIAG_STACK, PREDIAG_ENDPOINT, PREDIAG_API and PREDIAG_TOKEN.
+A local stack is read from its record, never provisioned: a command given a stage or an
+endpoint that no running stack has says "no stack ..." and creates nothing. Every command
+talks to the AWS APIs directly (admin credentials), except `submit`, which goes through the API
+like the app does (a Cognito ID token: `--token`, or minted on the local stack). Pause and
+resume call Lambda's event source mapping API: the stack's own (AWS_ENDPOINT_URL_LAMBDA of the
+local stack when it serves it), never another stack's.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import sys
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -38,18 +40,18 @@ from rich.table import Column, Table
 from rich.text import Text
 
 from prediag import ops
+from prediag.errors import PrediagError
 from prediag.locks import LockBusy
 from prediag.models import Lane, PreDiagnosis, ProviderOutcome, Status, utcnow
 from prediag.repository import DynamoRepository
+from prediag_tools import stacks
 
 app = typer.Typer(no_args_is_help=True)
 console = Console(highlight=False)
-errors = Console(stderr=True, highlight=False)
+errors = Console(stderr=True, highlight=False, soft_wrap=True)
 
-LOCAL_ENDPOINT = "http://127.0.0.1:5005"
-LOCAL_API = "http://127.0.0.1:3000"
 DEFAULT_REGION = "us-east-1"
-DEFAULT_TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
+FOUND = "the running local stack"
 STATUS_STYLE = {
     "pending": "yellow",
     "processing": "cyan",
@@ -63,8 +65,8 @@ StackOpt = Annotated[
     typer.Option(
         "--stack",
         envvar="PREDIAG_STACK",
-        help="Deployed CloudFormation stack name",
-        show_default=False,
+        help="A deployed CloudFormation stack, by name",
+        show_default="none: a local stack",
     ),
 ]
 EndpointOpt = Annotated[
@@ -72,8 +74,8 @@ EndpointOpt = Annotated[
     typer.Option(
         "--endpoint",
         envvar="PREDIAG_ENDPOINT",
-        help=f"moto endpoint of a local stack [default: {LOCAL_ENDPOINT}]",
-        show_default=False,
+        help="moto endpoint of the local stack to act on (URL, or :PORT)",
+        show_default=FOUND,
     ),
 ]
 ApiOpt = Annotated[
@@ -81,20 +83,30 @@ ApiOpt = Annotated[
     typer.Option(
         "--api",
         envvar="PREDIAG_API",
-        help=f"API base URL [default: the stack's ApiUrl; locally {LOCAL_API}]",
-        show_default=False,
+        help="API of the stack to act on (URL, or :PORT locally)",
+        show_default="the stack's ApiUrl",
     ),
 ]
-StageOpt = Annotated[str, typer.Option(help="Stage of the local stack")]
-RegionOpt = Annotated[
-    str | None, typer.Option(help="AWS region [default: your AWS config; locally us-east-1]")
+StageOpt = Annotated[
+    str | None,
+    typer.Option(
+        envvar="PREDIAG_STAGE",
+        help="Stage the local stack must have (checked, never created)",
+        show_default="the stack's",
+    ),
 ]
-TemplateOpt = Annotated[
-    Path, typer.Option("--template", "-t", help="SAM template of the local stack", dir_okay=False)
+RegionOpt = Annotated[
+    str | None,
+    typer.Option(
+        envvar="PREDIAG_REGION",
+        help="AWS region of a deployed stack",
+        show_default="your AWS config",
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables")]
 LaneOpt = Annotated[
-    list[Lane] | None, typer.Option("--lane", help="urgent | normal (repeatable; default both)")
+    list[Lane] | None,
+    typer.Option("--lane", help="urgent | normal (repeatable)", show_default="both"),
 ]
 
 
@@ -107,17 +119,19 @@ class Target:
     region: str
     endpoint_url: str | None = None
     api_url: str | None = None
-    provisioned: Any = None
+    lambda_url: str | None = None
+    user_pool: tuple[str, str] | None = None
 
     @property
     def local(self) -> bool:
         return self.endpoint_url is not None
 
-    def client(self, service: str) -> Any:
-        if self.endpoint_url is not None:
+    def client(self, service: str, endpoint_url: str | None = None) -> Any:
+        url = endpoint_url or self.endpoint_url
+        if url is not None:
             from prediag_tools.local.aws import client
 
-            return client(service, self.endpoint_url, self.region)
+            return client(service, url, self.region)
         return boto3.session.Session(region_name=self.region).client(service)  # type: ignore[call-overload]
 
     def topology(self) -> ops.Topology:
@@ -130,31 +144,44 @@ class Target:
         return ops.Adapters.bind(self.topology(), self.client("sqs"), self.client("dynamodb"))
 
     def esm_control(self) -> ops.EsmControl:
-        if self.local:
-            from prediag_tools.local.aws import client
-
-            return ops.EsmControl(client("lambda", self.lambda_url(), self.region))
-        return ops.EsmControl(self.client("lambda"))
-
-    def lambda_url(self) -> str:
-        """Where the local stack serves Lambda's event source mapping API."""
-        env = self.provisioned.function("AnalyzeFunction").env if self.provisioned else {}
-        return str(env.get("AWS_ENDPOINT_URL_LAMBDA") or self.api_url or LOCAL_API)
+        """Lambda's event source mapping API of this stack (the local stack's own)."""
+        if not self.local:
+            return ops.EsmControl(self.client("lambda"))
+        if not self.lambda_url:
+            fail(
+                f"the local stack at {self.api_url} does not serve Lambda's event source "
+                "mapping API: it cannot be paused or resumed"
+            )
+        return ops.EsmControl(self.client("lambda", self.lambda_url))
 
 
 def resolve_target(
     stack: str | None,
     endpoint: str | None,
     api: str | None,
-    stage: str,
+    stage: str | None,
     region: str | None,
-    template: Path,
 ) -> Target:
     if stack and endpoint:
         fail("give either --stack (deployed) or --endpoint (local), not both")
     if stack:
         return _deployed(stack, api, region)
-    return _local(endpoint or LOCAL_ENDPOINT, api or LOCAL_API, stage, region, template)
+    try:
+        found = stacks.find(endpoint=endpoint, api=api, stage=stage)
+    except stacks.StackNotFound as exc:
+        fail(str(exc))
+    return Target(
+        outputs=dict(found.outputs),
+        region=found.region,
+        endpoint_url=found.endpoint_url,
+        api_url=found.api_url,
+        lambda_url=found.lambda_url,
+        user_pool=(
+            (found.user_pool_id, found.client_id)
+            if found.user_pool_id and found.client_id
+            else None
+        ),
+    )
 
 
 def _deployed(stack: str, api: str | None, region: str | None) -> Target:
@@ -162,42 +189,36 @@ def _deployed(stack: str, api: str | None, region: str | None) -> Target:
     try:
         found = session.client("cloudformation").describe_stacks(StackName=stack)["Stacks"]
     except (ClientError, BotoCoreError) as exc:
-        fail(f"cannot read stack {stack}: {exc}")
+        fail(f"no stack: cannot read stack {stack}: {exc}")
     outputs = {o["OutputKey"]: o["OutputValue"] for o in found[0].get("Outputs", [])}
     return Target(
         outputs=outputs,
         region=session.region_name or DEFAULT_REGION,
-        api_url=api or outputs.get("ApiUrl"),
-    )
-
-
-def _local(endpoint: str, api: str, stage: str, region: str | None, template: Path) -> Target:
-    from prediag_tools.local.provision import provision
-    from prediag_tools.local.stack import localise_api_urls
-
-    logging.getLogger("prediag.local.provision").setLevel(logging.ERROR)
-    region = region or DEFAULT_REGION
-    try:
-        provisioned = provision(template, endpoint, {"Stage": stage}, region=region)
-    except (OSError, BotoCoreError) as exc:
-        fail(f"no local stack at {endpoint} ({exc}); start it with `make run`")
-    localise_api_urls(provisioned, api)
-    return Target(
-        outputs=dict(provisioned.outputs),
-        region=region,
-        endpoint_url=endpoint,
-        api_url=api,
-        provisioned=provisioned,
+        api_url=stacks.normalise_url(api) if api else outputs.get("ApiUrl"),
     )
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    errors.print(f"[red]error:[/red] {message}")
+    """One line on stderr, then exit (2: the command could not do what was asked)."""
+    errors.print(f"[red]error:[/red] {' '.join(message.split())}", markup=True)
     raise typer.Exit(code)
 
 
 def _print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def local_token(target: Target, user: str, groups: list[str] | None = None) -> str:
+    """An ID token of the local stack's user pool for `user` (created if needed)."""
+    from prediag_tools.local.cognito import Identity, mint_id_token
+
+    if target.user_pool is None:
+        fail(f"the local stack at {target.api_url} has no user pool")
+    identity = Identity(*target.user_pool, target.region, str(target.endpoint_url))
+    try:
+        return mint_id_token(identity, user, groups=groups)
+    except (ClientError, BotoCoreError) as exc:
+        fail(f"cannot mint a token for {user}: {exc}")
 
 
 # ---------------------------------------------------------------------- submit / watch
@@ -208,7 +229,11 @@ def submit(
     ],
     token: Annotated[
         str | None,
-        typer.Option(envvar="PREDIAG_TOKEN", help="Cognito ID token [locally: minted]"),
+        typer.Option(
+            envvar="PREDIAG_TOKEN",
+            help="Cognito ID token",
+            show_default="locally, one minted for --user",
+        ),
     ] = None,
     user: Annotated[str, typer.Option(help="Locally: the user a token is minted for")] = (
         "owner@example.com"
@@ -217,21 +242,17 @@ def submit(
     stack: StackOpt = None,
     endpoint: EndpointOpt = None,
     api: ApiOpt = None,
-    stage: StageOpt = "local",
+    stage: StageOpt = None,
     region: RegionOpt = None,
-    template: TemplateOpt = DEFAULT_TEMPLATE,
 ) -> None:
     """Submit a case through the API (POST /pre-diagnoses) and print the 201 answer."""
-    target = resolve_target(stack, endpoint, api, stage, region, template)
+    target = resolve_target(stack, endpoint, api, stage, region)
     if not target.api_url:
         fail("the API URL is unknown (--api)")
     if token is None:
         if not target.local:
             fail("a deployed stack needs a Cognito ID token (--token or PREDIAG_TOKEN)")
-        from prediag_tools.local.cognito import mint_id_token
-        from prediag_tools.local.stack import identity_of
-
-        token = mint_id_token(identity_of(target.provisioned), user)
+        token = local_token(target, user)
     body = request.read_bytes()
     http = urllib.request.Request(  # noqa: S310 - the API URL comes from the stack or the user
         f"{target.api_url.rstrip('/')}/pre-diagnoses",
@@ -243,7 +264,7 @@ def submit(
         with urllib.request.urlopen(http, timeout=30) as response:  # noqa: S310
             accepted = json.loads(response.read())
     except urllib.error.HTTPError as exc:
-        fail(f"{exc.code} {exc.reason}: {exc.read().decode(errors='replace')}", 1)
+        fail(f"{exc.code} {exc.reason}: {exc.read().decode(errors='replace')}")
     except (urllib.error.URLError, OSError) as exc:
         fail(f"cannot reach the API at {target.api_url}: {exc}")
     _print_json(accepted)
@@ -259,16 +280,13 @@ def watch(
     stack: StackOpt = None,
     endpoint: EndpointOpt = None,
     api: ApiOpt = None,
-    stage: StageOpt = "local",
+    stage: StageOpt = None,
     region: RegionOpt = None,
-    template: TemplateOpt = DEFAULT_TEMPLATE,
 ) -> None:
     """Follow a pre-diagnosis live (status, attempts, errors) until it is completed or failed.
 
     Exit code 0 when completed, 1 when failed, 3 on timeout."""
-    _watch(
-        resolve_target(stack, endpoint, api, stage, region, template), record_id, timeout, interval
-    )
+    _watch(resolve_target(stack, endpoint, api, stage, region), record_id, timeout, interval)
 
 
 def _watch(target: Target, record_id: str, timeout: float, interval: float) -> None:
@@ -276,7 +294,7 @@ def _watch(target: Target, record_id: str, timeout: float, interval: float) -> N
     started = time.monotonic()
     record = repo.get(record_id)
     if record is None:
-        fail(f"no pre-diagnosis {record_id}", 1)
+        fail(f"no pre-diagnosis {record_id}")
     with Live(_record_view(record, 0.0), console=console, refresh_per_second=8) as live:
         while not record.status.terminal:
             if time.monotonic() - started > timeout:
@@ -293,8 +311,8 @@ def provider_cause(outcome: ProviderOutcome) -> str:
     """One provider's outcome in an attempt, in a line: kind, status or error code, message."""
     if outcome.outcome == "ok":
         return f"{outcome.provider}: ok ({outcome.latency_ms} ms)"
-    detail = getattr(outcome, "status_code", None) or getattr(outcome, "error_code", None)
-    code = f" {detail}" if detail else ""
+    codes = [str(c) for c in (outcome.status_code, outcome.error_code) if c]
+    code = f" {' '.join(codes)}" if codes else ""
     return f"{outcome.provider}: {outcome.outcome}{code} {(outcome.error or '')[:60]}".rstrip()
 
 
@@ -329,37 +347,36 @@ def show(
     stack: StackOpt = None,
     endpoint: EndpointOpt = None,
     api: ApiOpt = None,
-    stage: StageOpt = "local",
+    stage: StageOpt = None,
     region: RegionOpt = None,
-    template: TemplateOpt = DEFAULT_TEMPLATE,
 ) -> None:
-    """Print a pre-diagnosis record as JSON (the table's copy, read directly)."""
-    target = resolve_target(stack, endpoint, api, stage, region, template)
-    record = target.repository().get(record_id)
-    if record is None:
-        fail(f"no pre-diagnosis {record_id}", 1)
-    _print_json(record.dump())
+    """Print a job as JSON: the whole record and the notifications sent (GET /admin/jobs/ID)."""
+    target = resolve_target(stack, endpoint, api, stage, region)
+    try:
+        job = ops.read_job(target.repository(), record_id)
+    except PrediagError:
+        fail(f"no pre-diagnosis {record_id}")
+    _print_json(job.dump())
 
 
 # ---------------------------------------------------------------------- stats / jobs
-@app.command()
-def stats(
-    as_json: JsonOpt = False,
-    stack: StackOpt = None,
-    endpoint: EndpointOpt = None,
-    api: ApiOpt = None,
-    stage: StageOpt = "local",
-    region: RegionOpt = None,
-    template: TemplateOpt = DEFAULT_TEMPLATE,
-) -> None:
-    """Waiting, active, delayed (retrying) and dead jobs per lane; record statuses."""
-    target = resolve_target(stack, endpoint, api, stage, region, template)
-    result = ops.queue_stats(target.adapters())
-    if as_json:
-        _print_json(result.dump())
-        return
-    table = Table("lane", "waiting", "active", "delayed", "of which retrying", "dead (DLQ)")
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 90:
+        return f"{seconds:.0f}s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f}min"
+    return f"{seconds / 3600:.1f}h"
+
+
+def _stats_view(result: ops.QueueStats) -> Group:
+    table = Table(
+        "lane", "waiting", "active", "delayed", "of which retrying", "dead (DLQ)", "oldest",
+        "analysis",
+    )  # fmt: skip
     for lane in result.lanes:
+        state = lane.analysis or "unknown"
         table.add_row(
             lane.lane.value,
             str(lane.waiting),
@@ -367,6 +384,11 @@ def stats(
             str(lane.delayed),
             str(lane.retrying),
             Text(str(lane.dead), style="bold red" if lane.dead else ""),
+            _age(lane.oldest_waiting_seconds),
+            Text(
+                "paused" if state == "Disabled" else "running" if state == "Enabled" else state,
+                style="yellow" if state != "Enabled" else "",
+            ),
         )
     table.add_row(
         "total",
@@ -375,55 +397,134 @@ def stats(
         str(result.delayed),
         str(sum(lane.retrying for lane in result.lanes)),
         str(result.dead),
+        "",
+        "",
         style="bold",
     )
-    console.print(table)
     approx = "" if result.retrying_exact else " (retrying counted over the newest 1000 pending)"
-    console.print(
+    line = Text(
         f"records: pending {result.pending}, processing {result.processing}, "
         f"completed {result.completed}, failed {result.failed}, refused {result.refused}{approx}"
     )
+    parts: list[Any] = [table, line]
+    if result.analysis_error:
+        parts.append(Text(f"analysis state unknown: {result.analysis_error}", style="dim"))
+    parts.append(Text(f"at {result.at.isoformat(timespec='seconds')}", style="dim"))
+    return Group(*parts)
+
+
+def _read_stats(target: Target) -> ops.QueueStats:
+    result = ops.queue_stats(target.adapters())
+    if target.local and not target.lambda_url:
+        return result.model_copy(
+            update={"analysis_error": "this local stack does not serve Lambda's API"}
+        )
+    return ops.with_analysis_state(result, target.esm_control(), target.topology())
+
+
+@app.command()
+def stats(
+    as_json: JsonOpt = False,
+    watch_it: Annotated[
+        bool, typer.Option("--watch", help="Refresh until Ctrl-C (live, like the console)")
+    ] = False,
+    interval: Annotated[float, typer.Option(help="Seconds between refreshes (--watch)")] = 2.0,
+    stack: StackOpt = None,
+    endpoint: EndpointOpt = None,
+    api: ApiOpt = None,
+    stage: StageOpt = None,
+    region: RegionOpt = None,
+) -> None:
+    """Per lane: waiting, active, delayed (retrying), dead, the oldest wait and whether the
+    analysis is paused; record statuses (GET /admin/queues)."""
+    target = resolve_target(stack, endpoint, api, stage, region)
+    result = _read_stats(target)
+    if as_json:
+        _print_json(result.dump())
+        return
+    if not watch_it:
+        console.print(_stats_view(result))
+        return
+    try:
+        with Live(_stats_view(result), console=console, refresh_per_second=4) as live:
+            while True:
+                time.sleep(interval)
+                live.update(_stats_view(_read_stats(target)))
+    except KeyboardInterrupt:
+        pass
+
+
+def _since(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        fail(f"--since {value!r} is not an ISO date or date-time (2025-01-31, 2025-01-31T08:00Z)")
 
 
 @app.command()
 def jobs(
-    status: Annotated[Status, typer.Option(help="Records in this status")] = Status.FAILED,
-    limit: Annotated[int, typer.Option(min=1, max=1000, help="Newest N")] = 20,
+    status: Annotated[
+        Status | None, typer.Option(help="Only jobs in this status", show_default="any")
+    ] = None,
+    lane: Annotated[
+        Lane | None, typer.Option(help="Only jobs of this lane", show_default="any")
+    ] = None,
+    clinic: Annotated[
+        str | None, typer.Option(help="Only this clinic's jobs", show_default="any")
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(help="Only jobs created at or after this ISO date-time (UTC if no zone)"),
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=100, help="Jobs per page")] = 20,
+    cursor: Annotated[
+        str | None, typer.Option(help="The next page: the cursor the previous page printed")
+    ] = None,
     as_json: JsonOpt = False,
     stack: StackOpt = None,
     endpoint: EndpointOpt = None,
     api: ApiOpt = None,
-    stage: StageOpt = "local",
+    stage: StageOpt = None,
     region: RegionOpt = None,
-    template: TemplateOpt = DEFAULT_TEMPLATE,
 ) -> None:
-    """The newest pre-diagnoses in a status (failed by default), with their last error."""
-    target = resolve_target(stack, endpoint, api, stage, region, template)
-    found = ops.list_by_status(target.repository(), status, limit=limit)
+    """Jobs newest first, with their last error (GET /admin/jobs)."""
+    target = resolve_target(stack, endpoint, api, stage, region)
+    query = ops.JobQuery(status=status, lane=lane, clinic_id=clinic, since=_since(since))
+    try:
+        page = ops.list_jobs(target.repository(), query, limit=limit, cursor=cursor)
+    except PrediagError as exc:
+        fail(str(exc))
     if as_json:
-        _print_json([r.dump() for r in found])
+        _print_json(page.dump())
         return
     table = Table(
         Column("id", overflow="fold"),
         "submitted",
+        "status",
         "lane",
         "urgency",
+        "clinic",
         "attempts",
         "redrives",
-        "reason",
+        "last error",
     )
-    for r in found:
-        last_error = r.failure_reason or (r.attempts[-1].error if r.attempts else None) or ""
+    for job in page.items:
         table.add_row(
-            r.id,
-            r.created_at.isoformat(timespec="seconds"),
-            r.lane.value,
-            r.urgency.value,
-            str(len(r.attempts)),
-            str(r.redrives),
-            last_error[:70],
+            job.id,
+            job.created_at.isoformat(timespec="seconds"),
+            Text(job.status.value, style=STATUS_STYLE.get(job.status.value, "")),
+            job.lane.value,
+            job.urgency.value,
+            job.clinic_id,
+            str(job.attempts),
+            str(job.redrives),
+            (job.last_error or "")[:70],
         )
     console.print(table)
+    if page.next_cursor:
+        console.print(f"next page: --cursor {page.next_cursor}", soft_wrap=True)
 
 
 # ---------------------------------------------------------------------- redrive / clean
@@ -438,18 +539,17 @@ def redrive(
     stack: StackOpt = None,
     endpoint: EndpointOpt = None,
     api: ApiOpt = None,
-    stage: StageOpt = "local",
+    stage: StageOpt = None,
     region: RegionOpt = None,
-    template: TemplateOpt = DEFAULT_TEMPLATE,
 ) -> None:
     """Send failed jobs back to their lane (failed -> pending, history kept).
 
     Exit code 1 when a selected job could not be redriven."""
-    target = resolve_target(stack, endpoint, api, stage, region, template)
+    target = resolve_target(stack, endpoint, api, stage, region)
     try:
         report = ops.redrive(target.adapters(), lanes=lane, ids=ids, dry_run=dry_run)
     except (ops.OpsError, LockBusy) as exc:
-        fail(str(exc), 1)
+        fail(str(exc))
     if as_json:
         _print_json(report.dump())
     else:
@@ -493,19 +593,18 @@ def clean(
     stack: StackOpt = None,
     endpoint: EndpointOpt = None,
     api: ApiOpt = None,
-    stage: StageOpt = "local",
+    stage: StageOpt = None,
     region: RegionOpt = None,
-    template: TemplateOpt = DEFAULT_TEMPLATE,
 ) -> None:
     """Remove stale dead letters (their record was redriven, finished, or is gone).
 
     Pre-diagnosis records are never removed; the notify-failures queue is only counted."""
-    target = resolve_target(stack, endpoint, api, stage, region, template)
+    target = resolve_target(stack, endpoint, api, stage, region)
     older = None if dead_letters_older_than is None else timedelta(days=dead_letters_older_than)
     try:
         report = ops.clean(target.adapters(), dry_run=dry_run, dead_letters_older_than=older)
     except (ops.OpsError, LockBusy) as exc:
-        fail(str(exc), 1)
+        fail(str(exc))
     if as_json:
         _print_json(report.dump())
         return
@@ -536,9 +635,9 @@ def _set_analysis(
             target.esm_control(), target.topology(), enabled, lanes=lane, wait_s=wait
         )
     except ops.OpsError as exc:
-        fail(str(exc), 1)
+        fail(str(exc))
     except (ClientError, BotoCoreError) as exc:
-        fail(f"the trigger could not be changed: {exc}", 1)
+        fail(f"the trigger could not be changed: {exc}")
     table = Table("lane", "mapping", "state")
     for m in mappings:
         table.add_row(m.lane.value if m.lane else "-", m.id, m.state)
@@ -556,12 +655,11 @@ def pause(
     stack: StackOpt = None,
     endpoint: EndpointOpt = None,
     api: ApiOpt = None,
-    stage: StageOpt = "local",
+    stage: StageOpt = None,
     region: RegionOpt = None,
-    template: TemplateOpt = DEFAULT_TEMPLATE,
 ) -> None:
     """Stop the analysis (disable its event source mappings); messages wait in the lanes."""
-    _set_analysis(False, lane, wait, resolve_target(stack, endpoint, api, stage, region, template))
+    _set_analysis(False, lane, wait, resolve_target(stack, endpoint, api, stage, region))
 
 
 @app.command()
@@ -573,9 +671,8 @@ def resume(
     stack: StackOpt = None,
     endpoint: EndpointOpt = None,
     api: ApiOpt = None,
-    stage: StageOpt = "local",
+    stage: StageOpt = None,
     region: RegionOpt = None,
-    template: TemplateOpt = DEFAULT_TEMPLATE,
 ) -> None:
     """Start the analysis again (enable its event source mappings)."""
-    _set_analysis(True, lane, wait, resolve_target(stack, endpoint, api, stage, region, template))
+    _set_analysis(True, lane, wait, resolve_target(stack, endpoint, api, stage, region))

@@ -1,7 +1,8 @@
 """Operating the pipeline (the `admins` group only), mounted under /admin: each route calls one
 operation of prediag.ops, the same the `prediag` CLI runs.
 
-GET  /admin/queues   waiting, active, delayed, retrying, dead per lane; record statuses
+GET  /admin/queues   waiting, active, delayed, retrying, dead, oldest wait, paused per lane;
+                     record statuses
 POST /admin/redrive  failed jobs back to their lane: {"ids"?, "lanes"?, "dryRun"?}
 POST /admin/pause    stop the analysis of the lanes: {"lanes"?} or no body (all lanes)
 POST /admin/resume   start it again: {"lanes"?} or no body (all lanes)
@@ -86,7 +87,10 @@ def _adapters() -> ops.Adapters:
     responses={**_ok("Queue and record statistics", ops.QueueStats), **GET_ERRORS},
 )
 def queues() -> Response[ops.QueueStats]:
-    return _json(ops.queue_stats(_adapters(), policy=wiring.job_policy()))
+    stats = ops.queue_stats(_adapters(), policy=wiring.job_policy())
+    return _json(
+        ops.with_analysis_state(stats, ops.EsmControl(boto3.client("lambda")), _topology())
+    )
 
 
 @router.post(

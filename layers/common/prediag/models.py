@@ -233,24 +233,26 @@ class QueueMessage(Contract):
     dispatch: int = Field(default=0, ge=0)
 
 
+ProviderFailureKind = Literal[
+    "timeout",
+    "rate_limited",
+    "server_error",
+    "invalid_output",
+    "refused",
+    "auth_error",
+    "bad_request",
+    "connection_error",
+    "error",
+]
+"""Why a provider gave no usable answer."""
+
+
 class ProviderOutcome(Contract):
     """What one AI provider did for one analysis."""
 
     provider: str
     model: str
-    outcome: Literal[
-        "ok",
-        "timeout",
-        "rate_limited",
-        "server_error",
-        "invalid_output",
-        "refused",
-        "auth_error",
-        "bad_request",
-        "connection_error",
-        "error",
-        "skipped",
-    ]
+    outcome: Literal["ok", "skipped"] | ProviderFailureKind
     latency_ms: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
@@ -317,6 +319,17 @@ class Analysis(Contract):
     )
 
 
+class SentNotification(Contract):
+    """One message the notify function published to the vet about a record."""
+
+    kind: Literal["completed", "failed", "red_flag"]
+    status: Status = Field(description="The record's status the notification told")
+    urgency: Urgency
+    version: int = Field(description="The record's version the notification was about")
+    sent_at: datetime
+    message_id: str = Field(description="The SNS message id")
+
+
 class PreDiagnosis(Contract):
     """The record in the table (and the body of GET /pre-diagnoses/{id})."""
 
@@ -344,6 +357,11 @@ class PreDiagnosis(Contract):
         default=None,
         exclude=True,
         description="Start of the latest attempt (epoch ms): what makes an attempt stale",
+    )
+    notifications: list[SentNotification] = Field(
+        default_factory=list,
+        exclude=True,
+        description="The notifications sent to the vet (operators read them: GET /admin/jobs)",
     )
 
 
@@ -397,25 +415,3 @@ class PreDiagnosisPage(Contract):
     next_cursor: str | None = Field(
         default=None, description="Opaque; null on the last page. Pass it back as `cursor`."
     )
-
-
-class VetNotification(Contract):
-    """What the vet is told: enough to act, and a link; never the owner's own words."""
-
-    kind: Literal["completed", "failed", "red_flag"]
-    id: str
-    clinic_id: str
-    vet_id: str | None = None
-    status: Status
-    urgency: Urgency
-    colour: str
-    see_within_minutes: int
-    species: Species
-    breed: str
-    age_years: float
-    weight_kg: float
-    red_flags: list[str] = Field(default_factory=list)
-    top_differentials: list[str] = Field(default_factory=list)
-    degraded: bool = False
-    failure_reason: str | None = None
-    link: str | None = None

@@ -7,9 +7,11 @@ from typing import Literal
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
+from botocore.exceptions import BotoCoreError, ClientError
 
-from prediag.models import PreDiagnosis, Status, VetNotification
-from prediag.notifier import Kind, Notifier
+from prediag.errors import NotFoundError
+from prediag.models import PreDiagnosis, SentNotification, Status, utcnow
+from prediag.notifier import Kind, Notifier, VetNotification
 from prediag.repository import DynamoRepository
 
 logger = Logger(child=True)
@@ -71,4 +73,21 @@ def notify(
     message_id = notifier.publish(build_notification(record, kind, base_url))
     logger.info("Notified the vet of %s (%s)", record.id, kind, extra=log)
     metrics.add_metric(name="Notifications", unit=MetricUnit.Count, value=1)
+    note = SentNotification(
+        kind=kind,
+        status=record.status,
+        urgency=record.urgency,
+        version=record.version,
+        sent_at=utcnow(),
+        message_id=message_id,
+    )
+    try:
+        repo.note_notification(record.id, note)
+    except (ClientError, BotoCoreError, NotFoundError) as exc:
+        # the vet was told: a missing line in the record's history must not send it twice
+        logger.warning(
+            "The notification of %s could not be noted on the record",
+            record.id,
+            extra={**log, "error_type": type(exc).__name__},
+        )
     return message_id

@@ -14,8 +14,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Literal, Protocol
 
 import boto3
+from pydantic import Field
 
-from prediag.models import VetNotification
+from prediag.models import Contract, Species, Status, Urgency
 from prediag.text import is_plain
 
 if TYPE_CHECKING:
@@ -39,6 +40,28 @@ _WHAT: dict[Kind, str] = {
 
 class UnpublishableNotification(ValueError):
     """The message breaks a limit of SNS's Publish: it would be refused."""
+
+
+class VetNotification(Contract):
+    """What the vet is told: enough to act, and a link; never the owner's own words."""
+
+    kind: Kind
+    id: str
+    clinic_id: str
+    vet_id: str | None = None
+    status: Status
+    urgency: Urgency
+    colour: str
+    see_within_minutes: int
+    species: Species
+    breed: str
+    age_years: float
+    weight_kg: float
+    red_flags: list[str] = Field(default_factory=list)
+    top_differentials: list[str] = Field(default_factory=list)
+    degraded: bool = False
+    failure_reason: str | None = None
+    link: str | None = None
 
 
 class Notifier(Protocol):

@@ -17,7 +17,14 @@ from botocore.exceptions import ClientError
 
 from prediag.errors import ConflictError, NotFoundError
 from prediag.items import decode_cursor, encode_cursor, record_from_item, to_item
-from prediag.models import Analysis, Attempt, PreDiagnosis, ProviderOutcome, Status
+from prediag.models import (
+    Analysis,
+    Attempt,
+    PreDiagnosis,
+    ProviderOutcome,
+    SentNotification,
+    Status,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -159,7 +166,70 @@ class DynamoRepository:
             kwargs["ExclusiveStartKey"] = last
         return found[:limit], len(found) > limit
 
+    def window(
+        self,
+        index: str,
+        key: str,
+        value: str,
+        *,
+        until: str | None = None,
+        since: str | None = None,
+        limit: int,
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """Up to `limit` raw items of one index partition with `since <= createdAt <= until`
+        (either bound optional), newest first; True when the partition may hold more.
+
+        byStatus gives keys only (id, status, createdAt); byClinic and byUser whole records."""
+        condition = "#k = :v"
+        values: dict[str, Any] = {":v": {"S": value}}
+        if since is not None and until is not None:
+            condition += " AND createdAt BETWEEN :since AND :until"
+        elif since is not None:
+            condition += " AND createdAt >= :since"
+        elif until is not None:
+            condition += " AND createdAt <= :until"
+        if since is not None:
+            values[":since"] = {"S": since}
+        if until is not None:
+            values[":until"] = {"S": until}
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": index,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeNames": {"#k": key},
+            "ExpressionAttributeValues": values,
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        found: list[dict[str, Any]] = []
+        while len(found) < limit:
+            res = self.client.query(**kwargs)
+            found += res.get("Items", [])
+            last = res.get("LastEvaluatedKey")
+            if not last:
+                return found[:limit], False
+            kwargs["ExclusiveStartKey"] = last
+            kwargs["Limit"] = limit - len(found)
+        return found[:limit], True
+
     # ------------------------------------------------------------------ transitions
+    def note_notification(self, record_id: str, note: SentNotification) -> None:
+        """Append a notification the vet was sent to the record's list. It changes neither the
+        status nor the version, so no transition's condition and no stream filter sees it."""
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key={"id": {"S": record_id}},
+                UpdateExpression="SET notifications = list_append("
+                "if_not_exists(notifications, :empty), :note)",
+                ConditionExpression="attribute_exists(id)",
+                ExpressionAttributeValues=to_item({":empty": [], ":note": [note.dump()]}),
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            raise NotFoundError(f"pre-diagnosis {record_id} not found") from exc
+
     def create(self, record: PreDiagnosis) -> None:
         """A new record, `pending` (its id must be new)."""
         self.client.put_item(

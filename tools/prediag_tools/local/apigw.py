@@ -1,45 +1,125 @@
-"""A local API Gateway (REST, v1 proxy integration) in front of the in-process functions.
+"""A local API Gateway (REST, v1 proxy integration) in front of the functions' worker pools.
 
 HTTP requests become the proxy events `sam local start-api` produces (resource with `{id}` path
-templates, path/query/header parameters with their multi-value forms, body and
-isBase64Encoded, requestContext with the Cognito claims when the route has the Cognito
-authorizer); the handler's response becomes the HTTP response. Unknown routes answer 404, a
-missing or invalid token 401, a failed invocation 502, as API Gateway does.
+templates, path parameters percent-decoded, query and header parameters with their multi-value
+forms, body and isBase64Encoded, requestContext with the Cognito claims when the route has the
+Cognito authorizer); the handler's response becomes the HTTP response.
 
-Local-only administration under `/_local/`: `GET /_local/health`, `GET /_local/esm` and
-`POST /_local/esm/{name}/enable|disable` (pause/resume an event source mapping).
+What API Gateway itself answers, it answers here with its JSON bodies and the template's
+GatewayResponses headers: an unknown path or method 403 `{"message": "Missing Authentication
+Token"}`, a missing or invalid token 401, a failed invocation or a malformed proxy response 502,
+no free execution environment within the 29 s integration timeout 504, a body over 10 MB 413,
+a malformed request 400. A CORS preflight (OPTIONS) on a path of an API with `Cors` is answered
+from those settings, as the mock integration SAM adds does.
 """
 
 from __future__ import annotations
 
 import base64
 import fnmatch
-import json
 import re
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from prediag_tools.local import logs
 from prediag_tools.local.cognito import TokenVerifier, Unauthorized, apigw_claims
+from prediag_tools.local.httpserver import JsonRequestHandler, LoopbackServer
 from prediag_tools.local.provision import ApiRoute
-from prediag_tools.local.runtime import FunctionRuntime
+from prediag_tools.local.workers import FunctionPool, PoolBusy, PoolClosed
 
-_TEXT_TYPES = ("text/", "application/json", "application/xml", "application/x-www-form")
+API_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+INTEGRATION_TIMEOUT_S = 29.0
+MISSING_TOKEN = "Missing Authentication Token"  # noqa: S105 - API Gateway's message
+
+# gateway response type, x-amzn-ErrorType of each status API Gateway answers itself
+_GATEWAY_RESPONSES = {
+    400: ("BAD_REQUEST_BODY", "BadRequestException"),
+    401: ("UNAUTHORIZED", "UnauthorizedException"),
+    403: ("MISSING_AUTHENTICATION_TOKEN", "MissingAuthenticationTokenException"),
+    413: ("REQUEST_TOO_LARGE", "RequestTooLargeException"),
+    429: ("THROTTLED", "TooManyRequestsException"),
+    500: ("API_CONFIGURATION_ERROR", "InternalServerErrorException"),
+    502: ("INTEGRATION_FAILURE", "InternalServerErrorException"),
+    504: ("INTEGRATION_TIMEOUT", "InternalServerErrorException"),
+}
 
 
 @dataclass
 class Route:
     spec: ApiRoute
     pattern: re.Pattern[str]
-    runtime: FunctionRuntime
+    runtime: FunctionPool
     verifier: TokenVerifier | None
     specificity: tuple[int, int]
+
+
+@dataclass
+class ApiSettings:
+    """What an `AWS::Serverless::Api` says about answers the gateway gives itself."""
+
+    cors: dict[str, str] | None = None
+    preflight_verifier: TokenVerifier | None = None
+    preflight_header: str = "Authorization"
+    gateway_headers: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @classmethod
+    def of(
+        cls,
+        properties: dict[str, Any],
+        verifier_for: Callable[[str], TokenVerifier] | None = None,
+    ) -> ApiSettings:
+        """From the API's resolved properties; `verifier_for(user_pool_id)` gives the token
+        verifier of the default authorizer when SAM puts it on the preflight too
+        (AddDefaultAuthorizerToCorsPreflight, true unless the template says false)."""
+        settings = cls(cors=_cors(properties.get("Cors")))
+        for kind, response in (properties.get("GatewayResponses") or {}).items():
+            headers = ((response or {}).get("ResponseParameters") or {}).get("Headers") or {}
+            settings.gateway_headers[str(kind)] = {k: _literal(v) for k, v in headers.items()}
+        auth = properties.get("Auth") or {}
+        default = auth.get("DefaultAuthorizer")
+        on_preflight = str(auth.get("AddDefaultAuthorizerToCorsPreflight", True)).lower()
+        if settings.cors and default and on_preflight == "true" and verifier_for is not None:
+            spec = (auth.get("Authorizers") or {}).get(default) or {}
+            arn = spec.get("UserPoolArn")
+            arn = arn[0] if isinstance(arn, list) else arn
+            if isinstance(arn, str):
+                settings.preflight_verifier = verifier_for(arn.rsplit("/", 1)[-1])
+                identity = spec.get("Identity") or {}
+                settings.preflight_header = identity.get("Header", "Authorization")
+        return settings
+
+    def headers_for(self, status: int) -> list[tuple[str, str]]:
+        kind, error_type = _GATEWAY_RESPONSES.get(status, ("", ""))
+        default = "DEFAULT_4XX" if status < 500 else "DEFAULT_5XX"
+        merged = {**self.gateway_headers.get(default, {}), **self.gateway_headers.get(kind, {})}
+        headers = list(merged.items())
+        if error_type:
+            headers.append(("x-amzn-ErrorType", error_type))
+        return headers
+
+
+def _literal(value: Any) -> str:
+    """`'value'` (a static value in API Gateway mapping syntax) -> value."""
+    text = str(value)
+    if len(text) >= 2 and text[0] == text[-1] == "'":
+        return text[1:-1]
+    return text
+
+
+def _cors(value: Any) -> dict[str, str] | None:
+    if not value:
+        return None
+    if isinstance(value, str):
+        return {"AllowOrigin": _literal(value)}
+    cors = {k: _literal(v) for k, v in value.items() if k != "AllowCredentials"}
+    if str(value.get("AllowCredentials", "")).lower() == "true":
+        cors["AllowCredentials"] = "true"
+    return cors
 
 
 def compile_path(path: str) -> re.Pattern[str]:
@@ -63,7 +143,7 @@ def _group(name: str) -> str:
 
 
 class LocalApi:
-    """Routes + event building; `serve()` runs a ThreadingHTTPServer on 127.0.0.1."""
+    """Routes + event building; `serve()` runs the HTTP server on 127.0.0.1 in a thread."""
 
     def __init__(
         self,
@@ -78,14 +158,14 @@ class LocalApi:
         self.account_id = account_id
         self.binary_media_types = binary_media_types or []
         self.routes: list[Route] = []
-        self.admin: dict[str, Callable[..., Any]] = {}
+        self.apis: dict[str, ApiSettings] = {}
         api = self
 
         class Handler(_RequestHandler):
             local_api = api
 
-        self.server = ThreadingHTTPServer((host, port), Handler)
-        self.server.daemon_threads = True
+        self.server = LoopbackServer((host, port), Handler)
+        self.server.log_name = "api"
         address = self.server.server_address
         raw_host = address[0]
         self.host = raw_host.decode() if isinstance(raw_host, bytes) else str(raw_host)
@@ -94,7 +174,7 @@ class LocalApi:
         self._thread: threading.Thread | None = None
 
     def add_route(
-        self, spec: ApiRoute, runtime: FunctionRuntime, verifier: TokenVerifier | None
+        self, spec: ApiRoute, runtime: FunctionPool, verifier: TokenVerifier | None
     ) -> None:
         params = spec.path.count("{")
         self.routes.append(
@@ -102,17 +182,25 @@ class LocalApi:
         )
         self.routes.sort(key=lambda r: r.specificity)
 
-    def match(self, method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
-        """(route, path parameters, path known) for a request."""
-        known = False
+    def settings(self, api_id: str | None) -> ApiSettings:
+        """An API's settings; for a request that matches no route, the API's when the template
+        has one (on AWS each API has a host name of its own)."""
+        if api_id is None and len(self.apis) == 1:
+            return next(iter(self.apis.values()))
+        return self.apis.get(api_id or "") or ApiSettings()
+
+    def match(self, method: str, path: str) -> tuple[Route | None, dict[str, str], list[Route]]:
+        """(route, path parameters decoded, routes of the path) for a request path as sent."""
+        same_path: list[Route] = []
         for route in self.routes:
             found = route.pattern.match(path)
             if not found:
                 continue
-            known = True
+            same_path.append(route)
             if route.spec.method in (method, "ANY"):
-                return route, {k: v for k, v in found.groupdict().items()}, True
-        return None, {}, known
+                params = {k: unquote(v) for k, v in found.groupdict().items()}
+                return route, params, same_path
+        return None, {}, same_path
 
     def serve(self) -> None:
         self._thread = threading.Thread(
@@ -138,7 +226,7 @@ class LocalApi:
 
     def build_event(
         self,
-        handler: BaseHTTPRequestHandler,
+        handler: JsonRequestHandler,
         route: Route,
         path: str,
         path_params: dict[str, str],
@@ -219,79 +307,99 @@ class LocalApi:
         }
 
 
-class _RequestHandler(BaseHTTPRequestHandler):
+class _RequestHandler(JsonRequestHandler):
     local_api: LocalApi
-    protocol_version = "HTTP/1.1"
     server_version = "prediag-local"
+    log_name = "api"
+    max_body_bytes = 10 * 1024 * 1024  # API Gateway's payload limit
 
-    def log_message(self, format: str, *args: Any) -> None:
-        logs.emit("api", f"{self.address_string()} {format % args}")
+    def _gateway(self, status: int, message: str, api_id: str | None = None) -> None:
+        """An answer API Gateway gives itself (with the API's GatewayResponses headers)."""
+        settings = self.local_api.settings(api_id)
+        headers = [*settings.headers_for(status), ("x-amzn-RequestId", str(uuid.uuid4()))]
+        self.send_json(status, {"message": message}, headers)
 
-    # every method goes through one place
-    def do_GET(self) -> None:
-        self._handle()
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        if code == 413:
+            message = "Request Too Long"
+        super().send_error(code, message, explain)
 
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_GET
-
-    def _send(
-        self,
-        status: int,
-        body: bytes,
-        headers: list[tuple[str, str]] | None = None,
-    ) -> None:
-        self.send_response(status)
-        names = set()
-        for name, value in headers or []:
-            names.add(name.lower())
-            self.send_header(name, value)
-        if "content-type" not in names:
-            self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    def _json(
-        self, status: int, payload: Any, headers: list[tuple[str, str]] | None = None
-    ) -> None:
-        self._send(status, json.dumps(payload).encode(), headers)
-
-    def _handle(self) -> None:
+    def dispatch(self) -> None:
         api = self.local_api
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
         split = urlsplit(self.path)
         path = split.path or "/"
-        if path.startswith("/_local/"):
-            self._admin(path)
+        if self.command not in API_METHODS:
+            self.read_body()
+            self._gateway(403, MISSING_TOKEN)
             return
-        route, params, known = api.match(self.command, path)
+        body = self.read_body()
+        route, params, same_path = api.match(self.command, path)
         if route is None:
-            if known:
-                self._json(403, {"message": "Missing Authentication Token"})
+            if self.command == "OPTIONS" and same_path:
+                self._preflight(same_path)
             else:
-                self._json(404, {"message": "Not Found"})
+                self._gateway(403, MISSING_TOKEN, same_path[0].spec.api if same_path else None)
             return
+        api_id = route.spec.api
         claims: dict[str, str] | None = None
         if route.verifier is not None and route.spec.authorizer is not None:
             try:
                 raw = route.verifier.verify(self.headers.get(route.spec.authorizer.header))
             except Unauthorized as exc:
                 logs.emit("api", f"401 {self.command} {path}: {exc}")
-                self._json(401, {"message": "Unauthorized"})
+                self._gateway(401, "Unauthorized", api_id)
                 return
             claims = apigw_claims(raw)
         event = api.build_event(self, route, path, params, split.query, body, claims)
-        result = route.runtime.invoke(event)
-        if not result.ok:
-            self._json(502, {"message": "Internal server error"})
+        try:
+            result = route.runtime.invoke(event, wait_s=INTEGRATION_TIMEOUT_S)
+        except PoolBusy:
+            self._gateway(504, "Endpoint request timed out", api_id)
             return
-        self._reply(result.response)
+        except PoolClosed:
+            self._gateway(502, "Internal server error", api_id)
+            return
+        if not result.ok:
+            self._gateway(502, "Internal server error", api_id)
+            return
+        self._reply(result.response, api_id)
 
-    def _reply(self, response: Any) -> None:
+    def _preflight(self, same_path: list[Route]) -> None:
+        api_id = same_path[0].spec.api
+        settings = self.local_api.settings(api_id)
+        if settings.cors is None:
+            self._gateway(403, MISSING_TOKEN, api_id)
+            return
+        if settings.preflight_verifier is not None:
+            try:
+                settings.preflight_verifier.verify(self.headers.get(settings.preflight_header))
+            except Unauthorized:
+                self._gateway(401, "Unauthorized", api_id)
+                return
+        cors = settings.cors
+        methods = cors.get("AllowMethods")
+        if methods is None:
+            declared = {r.spec.method for r in same_path}
+            if "ANY" in declared:
+                declared = set(API_METHODS)
+            methods = ",".join(sorted(declared | {"OPTIONS"}))
+        headers = [
+            ("Access-Control-Allow-Origin", cors.get("AllowOrigin", "*")),
+            ("Access-Control-Allow-Methods", methods),
+        ]
+        for key, header in (
+            ("AllowHeaders", "Access-Control-Allow-Headers"),
+            ("MaxAge", "Access-Control-Max-Age"),
+            ("AllowCredentials", "Access-Control-Allow-Credentials"),
+        ):
+            if key in cors:
+                headers.append((header, cors[key]))
+        self.send_body(200, b"", headers)
+
+    def _reply(self, response: Any, api_id: str) -> None:
         if not isinstance(response, dict) or not isinstance(response.get("statusCode", 200), int):
             logs.emit("api", "malformed Lambda proxy response")
-            self._json(502, {"message": "Internal server error"})
+            self._gateway(502, "Internal server error", api_id)
             return
         status = int(response.get("statusCode", 200))
         headers: list[tuple[str, str]] = []
@@ -304,29 +412,15 @@ class _RequestHandler(BaseHTTPRequestHandler):
             for value in values or []:
                 headers.append((name, str(value)))
         raw_body = response.get("body")
-        if raw_body is None:
-            payload = b""
-        elif response.get("isBase64Encoded"):
-            payload = base64.b64decode(raw_body)
-        else:
-            payload = str(raw_body).encode("utf-8")
-        self._send(status, payload, headers)
-
-    def _admin(self, path: str) -> None:
-        api = self.local_api
-        if path == "/_local/health" and self.command == "GET":
-            self._json(200, {"status": "ok"})
+        try:
+            if raw_body is None:
+                payload = b""
+            elif response.get("isBase64Encoded"):
+                payload = base64.b64decode(raw_body)
+            else:
+                payload = str(raw_body).encode("utf-8")
+        except (ValueError, TypeError):
+            logs.emit("api", "malformed Lambda proxy response body")
+            self._gateway(502, "Internal server error", api_id)
             return
-        if path == "/_local/esm" and self.command == "GET":
-            self._json(200, {"EventSourceMappings": api.admin["list"]()})
-            return
-        match = re.fullmatch(r"/_local/esm/([^/]+)/(enable|disable)", path)
-        if match and self.command == "POST":
-            try:
-                state = api.admin["set"](match.group(1), match.group(2) == "enable")
-            except KeyError:
-                self._json(404, {"message": f"no event source mapping {match.group(1)}"})
-                return
-            self._json(200, state)
-            return
-        self._json(404, {"message": "Not Found"})
+        self.send_body(status, payload, headers)

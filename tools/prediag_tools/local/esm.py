@@ -11,6 +11,11 @@ invokes the function with batches, and on failure retries from the first failed 
 batch on an error, the lowest reported sequence number with ReportBatchItemFailures), bisecting
 the batch if configured, until MaximumRetryAttempts; then it sends an invocation record to the
 OnFailure destination and moves on.
+
+Each mapping has a stable UUID (`mapping_uuid`: the same template gives the same UUIDs) and
+describes itself as Lambda's GetEventSourceMapping does (`configuration()`); the local Lambda
+API (`lambda_api`) lists and updates them. Like Lambda's, a mapping asked to pause reports
+`Disabling` until its poller has finished the receive in progress, then `Disabled`.
 """
 
 from __future__ import annotations
@@ -24,36 +29,72 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from prediag_tools.local import logs
 from prediag_tools.local.aws import client
-from prediag_tools.local.filters import matches_any, parse_patterns
-from prediag_tools.local.provision import SqsMapping, StreamMapping
-from prediag_tools.local.runtime import FunctionRuntime, Invocation
+from prediag_tools.local.filters import FilterError, matches_any, parse_patterns
+from prediag_tools.local.metrics import Metrics
+from prediag_tools.local.provision import FunctionSpec, SqsMapping, StreamMapping
+from prediag_tools.local.runtime import Invocation
 
 LONG_POLL_SECONDS = 1
 STREAM_IDLE_SECONDS = 0.25
 
 
-class _Poller(threading.Thread):
-    """Common state: name, enabled flag, stop event, counters."""
+class Invoker(Protocol):
+    """What a poller invokes: a function's worker pool (or the in-process runtime)."""
 
-    def __init__(self, name: str, runtime: FunctionRuntime, enabled: bool) -> None:
+    spec: FunctionSpec
+
+    def invoke(self, event: Any) -> Invocation: ...
+
+
+NAMESPACE_UUID = uuid.UUID("6f1d2c5e-7a1b-4c8e-9d3f-0a2b4c6d8e10")
+
+
+def mapping_uuid(function_arn: str, event_name: str) -> str:
+    """The stable UUID of a function's event source mapping (same template, same UUID)."""
+    return str(uuid.uuid5(NAMESPACE_UUID, f"{function_arn}#{event_name}"))
+
+
+class UpdateError(ValueError):
+    """An UpdateEventSourceMapping parameter the mapping cannot take."""
+
+
+def _filter_criteria(filters: list[str]) -> dict[str, Any] | None:
+    return {"Filters": [{"Pattern": p} for p in filters]} if filters else None
+
+
+class _Poller(threading.Thread):
+    """Common state: identity, enabled state (as Lambda reports it), stop event."""
+
+    kind = ""
+
+    def __init__(
+        self,
+        name: str,
+        runtime: Invoker,
+        enabled: bool,
+        source_arn: str,
+        metrics: Metrics | None,
+    ) -> None:
         super().__init__(name=f"esm-{name}", daemon=True)
         self.mapping_name = name
+        self.event_name = name.rsplit(".", 1)[-1]
         self.runtime = runtime
+        self.source_arn = source_arn
+        self.uuid = mapping_uuid(runtime.spec.arn, self.event_name)
+        self.metrics = metrics
         self._enabled = threading.Event()
         if enabled:
             self._enabled.set()
+        self.state_name = "Enabled" if enabled else "Disabled"
+        self.last_modified = time.time()
+        self._lock = threading.Lock()
         self._stop_event = threading.Event()
-        self._idle = threading.Event()  # set while no read from the source is in progress
-        self._idle.set()
-        self.invocations = 0
-        self.failed_invocations = 0
-        self.filtered_out = 0
         self.last_error: str | None = None
 
     @property
@@ -61,13 +102,26 @@ class _Poller(threading.Thread):
         return self._enabled.is_set()
 
     def set_enabled(self, value: bool) -> None:
-        """Resume or pause; pausing returns once no read from the source is in progress."""
-        if value:
-            self._enabled.set()
-        else:
-            self._enabled.clear()
-            self._idle.wait(LONG_POLL_SECONDS + 5)
-        logs.emit("esm", f"{self.mapping_name}: {'enabled' if value else 'disabled'}")
+        """Ask the mapping to resume or pause. It reports Enabling/Disabling until its poller
+        has settled (a pause waits for the receive in progress, as Lambda's does)."""
+        with self._lock:
+            if value == self.enabled:
+                return
+            if value:
+                self._enabled.set()
+            else:
+                self._enabled.clear()
+            self.state_name = "Enabling" if value else "Disabling"
+            self.last_modified = time.time()
+        logs.emit("esm", f"{self.mapping_name}: {self.state_name.lower()}")
+
+    def _settle(self) -> None:
+        """Called by the poller between reads: the requested state is now the real one."""
+        with self._lock:
+            settled = "Enabled" if self.enabled else "Disabled"
+            if self.state_name != settled:
+                self.state_name = settled
+                logs.emit("esm", f"{self.mapping_name}: {settled.lower()}")
 
     def stop(self) -> None:
         self._stop_event.set()
@@ -79,16 +133,38 @@ class _Poller(threading.Thread):
     def _pause(self, seconds: float) -> None:
         self._stop_event.wait(seconds)
 
-    def state(self) -> dict[str, Any]:
+    def _count(self, **counts: int) -> None:
+        if self.metrics is not None:
+            self.metrics.events(self.uuid, **counts)
+
+    def configuration(self) -> dict[str, Any]:
+        """The mapping as Lambda's GetEventSourceMapping describes it."""
+        spec = self.runtime.spec
+        region, account = spec.arn.split(":")[3:5]
+        with self._lock:
+            state, modified = self.state_name, self.last_modified
         return {
-            "name": self.mapping_name,
-            "function": self.runtime.spec.name,
-            "state": "Enabled" if self.enabled else "Disabled",
-            "invocations": self.invocations,
-            "failedInvocations": self.failed_invocations,
-            "filteredOut": self.filtered_out,
-            "lastError": self.last_error,
+            "UUID": self.uuid,
+            "EventSourceArn": self.source_arn,
+            "FunctionArn": spec.arn,
+            "LastModified": modified,
+            "State": state,
+            "StateTransitionReason": "USER_INITIATED",
+            "EventSourceMappingArn": (
+                f"arn:aws:lambda:{region}:{account}:event-source-mapping:{self.uuid}"
+            ),
         }
+
+    def update(self, changes: dict[str, Any]) -> None:
+        """Apply an UpdateEventSourceMapping request (validated first, then all at once)."""
+        raise NotImplementedError
+
+    def _touch(self, changes: dict[str, Any]) -> None:
+        """Record an update; a change other than Enabled shows as Updating until it applies."""
+        with self._lock:
+            self.last_modified = time.time()
+            if set(changes) - {"Enabled"}:
+                self.state_name = "Updating"
 
 
 # ---------------------------------------------------------------------- SQS
@@ -157,65 +233,154 @@ def failed_item_ids(response: Any, batch_ids: list[str]) -> list[str] | None:
     return ids
 
 
+def _int_in(changes: dict[str, Any], key: str, low: int, high: int) -> int | None:
+    if key not in changes or changes[key] is None:
+        return None
+    value = changes[key]
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise UpdateError(f"{key} must be an integer from {low} to {high}, got {value!r}")
+    return value
+
+
+def _filters_of(changes: dict[str, Any]) -> list[str] | None:
+    if "FilterCriteria" not in changes:
+        return None
+    criteria = changes["FilterCriteria"] or {}
+    patterns = [str(f.get("Pattern", "")) for f in criteria.get("Filters") or []]
+    try:
+        parse_patterns(patterns)
+    except (ValueError, FilterError) as exc:
+        raise UpdateError(f"invalid FilterCriteria: {exc}") from exc
+    return patterns
+
+
+SQS_UPDATABLE = {
+    "Enabled",
+    "BatchSize",
+    "MaximumBatchingWindowInSeconds",
+    "ScalingConfig",
+    "FilterCriteria",
+    "FunctionResponseTypes",
+}
+
+
 class SqsPoller(_Poller):
+    kind = "SQS"
+
     def __init__(
         self,
         mapping: SqsMapping,
-        runtime: FunctionRuntime,
+        runtime: Invoker,
         endpoint_url: str,
         region: str,
         *,
         concurrency_cap: int = 10,
+        metrics: Metrics | None = None,
     ) -> None:
-        super().__init__(mapping.name, runtime, mapping.enabled)
+        super().__init__(mapping.name, runtime, mapping.enabled, mapping.queue_arn, metrics)
         self.mapping = mapping
         self.region = region
         self.endpoint_url = endpoint_url
         self.sqs = client("sqs", endpoint_url, region, read_timeout=LONG_POLL_SECONDS + 10)
-        self.concurrency = max(1, min(mapping.max_concurrency, concurrency_cap))
-        self._slots = threading.BoundedSemaphore(self.concurrency)
-        self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix=f"sqs-{mapping.name}")
+        self.concurrency_cap = concurrency_cap
+        self._slots = threading.Condition()
+        self._pool = ThreadPoolExecutor(concurrency_cap, thread_name_prefix=f"sqs-{mapping.name}")
         self._patterns = parse_patterns(mapping.filters)
         self.in_flight = 0
-        self._count_lock = threading.Lock()
 
-    def state(self) -> dict[str, Any]:
-        return {
-            **super().state(),
-            "type": "SQS",
-            "eventSourceArn": self.mapping.queue_arn,
-            "batchSize": self.mapping.batch_size,
-            "maximumBatchingWindowInSeconds": self.mapping.batching_window_s,
-            "maximumConcurrency": self.concurrency,
-            "inFlight": self.in_flight,
+    @property
+    def concurrency(self) -> int:
+        """Concurrent invocations: the mapping's MaximumConcurrency, at most the local cap."""
+        return max(1, min(self.mapping.max_concurrency, self.concurrency_cap))
+
+    def configuration(self) -> dict[str, Any]:
+        config = {
+            **super().configuration(),
+            "BatchSize": self.mapping.batch_size,
+            "MaximumBatchingWindowInSeconds": self.mapping.batching_window_s,
+            "FunctionResponseTypes": (
+                ["ReportBatchItemFailures"] if self.mapping.report_batch_item_failures else []
+            ),
         }
+        if self.mapping.max_concurrency < 1000:
+            config["ScalingConfig"] = {"MaximumConcurrency": self.mapping.max_concurrency}
+        criteria = _filter_criteria(self.mapping.filters)
+        if criteria:
+            config["FilterCriteria"] = criteria
+        return config
+
+    def update(self, changes: dict[str, Any]) -> None:
+        unsupported = set(changes) - SQS_UPDATABLE
+        if unsupported:
+            raise UpdateError(f"not supported for an SQS mapping: {', '.join(sorted(unsupported))}")
+        window = _int_in(changes, "MaximumBatchingWindowInSeconds", 0, 300)
+        batch = _int_in(changes, "BatchSize", 1, 10000)
+        effective_window = self.mapping.batching_window_s if window is None else window
+        if batch is not None and batch > 10 and effective_window < 1:
+            raise UpdateError(
+                "a BatchSize over 10 needs MaximumBatchingWindowInSeconds of 1 or more"
+            )
+        concurrency = None
+        if "ScalingConfig" in changes:
+            concurrency = _int_in(changes["ScalingConfig"] or {}, "MaximumConcurrency", 2, 1000)
+        patterns = _filters_of(changes)
+        responses = changes.get("FunctionResponseTypes")
+        if responses is not None and not set(responses) <= {"ReportBatchItemFailures"}:
+            raise UpdateError(f"invalid FunctionResponseTypes {responses!r}")
+        if batch is not None:
+            self.mapping.batch_size = batch
+        if window is not None:
+            self.mapping.batching_window_s = window
+        if concurrency is not None:
+            with self._slots:
+                self.mapping.max_concurrency = concurrency
+                self._slots.notify_all()
+        if patterns is not None:
+            self.mapping.filters = patterns
+            self._patterns = parse_patterns(patterns)
+        if responses is not None:
+            self.mapping.report_batch_item_failures = "ReportBatchItemFailures" in responses
+        self._touch(changes)
+        if "Enabled" in changes:
+            self.set_enabled(bool(changes["Enabled"]))
+
+    def _take_slot(self, timeout: float) -> bool:
+        with self._slots:
+            if self.in_flight >= self.concurrency:
+                self._slots.wait(timeout)
+            if self.in_flight >= self.concurrency:
+                return False
+            self.in_flight += 1
+            return True
+
+    def _free_slot(self) -> None:
+        with self._slots:
+            self.in_flight -= 1
+            self._slots.notify()
 
     def run(self) -> None:
         try:
             while not self.stopping:
+                self._settle()
                 if not self.enabled:
                     self._pause(0.2)
                     continue
-                if not self._slots.acquire(timeout=0.5):
+                if not self._take_slot(0.5):
                     continue
-                self._idle.clear()
                 try:
                     messages = self._receive_batch() if self.enabled else []
                 except (BotoCoreError, ClientError) as exc:
-                    self._idle.set()
-                    self._slots.release()
+                    self._free_slot()
                     if self.stopping:
                         break
                     self.last_error = str(exc)
                     logs.emit("esm", f"{self.mapping_name}: receive failed: {exc}")
                     self._pause(1.0)
                     continue
-                self._idle.set()
                 if not messages:
-                    self._slots.release()
+                    self._free_slot()
                     continue
-                with self._count_lock:
-                    self.in_flight += 1
+                self._count(PolledEventCount=len(messages))
                 self._pool.submit(self._process, messages)
         finally:
             self._pool.shutdown(wait=True, cancel_futures=True)
@@ -241,9 +406,7 @@ class SqsPoller(_Poller):
             messages.extend(batch)
             if not messages:
                 return []  # nothing arrived during one long poll: let the loop check its flags
-            if window <= 0 and batch:
-                break
-            if window <= 0 and not batch:
+            if window <= 0:
                 break
         return messages
 
@@ -251,20 +414,21 @@ class SqsPoller(_Poller):
         try:
             records = [sqs_record(m, self.mapping.queue_arn, self.region) for m in messages]
             if self._patterns:
-                kept = [r for r in records if matches_any(self._patterns, _sqs_filter_view(r))]
+                patterns = self._patterns
+                kept = [r for r in records if matches_any(patterns, _sqs_filter_view(r))]
                 dropped = [r for r in records if r not in kept]
                 if dropped:
                     # Lambda deletes the messages that no filter matches
-                    self.filtered_out += len(dropped)
+                    self._count(FilteredOutEventCount=len(dropped))
                     self._delete_messages(dropped)
                 records = kept
             if not records:
                 return
+            self._count(InvokedEventCount=len(records))
             result = self.runtime.invoke({"Records": records})
-            self.invocations += 1
             if not result.ok:
-                self.failed_invocations += 1
                 self.last_error = f"{result.error_type}: {result.error_message}"
+                self._count(FailedInvokeEventCount=len(records))
                 # nothing is deleted: the batch comes back after the visibility timeout
                 return
             to_delete = records
@@ -272,19 +436,19 @@ class SqsPoller(_Poller):
                 ids = [r["messageId"] for r in records]
                 failed = failed_item_ids(result.response, ids)
                 if failed is None:
-                    self.failed_invocations += 1
                     self.last_error = "invalid batchItemFailures response: whole batch failed"
                     logs.emit("esm", f"{self.mapping_name}: {self.last_error}")
+                    self._count(FailedInvokeEventCount=len(records))
                     return
                 to_delete = [r for r in records if r["messageId"] not in failed]
+                self._count(FailedInvokeEventCount=len(failed))
             self._delete_messages(to_delete)
+            self._count(DeletedEventCount=len(to_delete))
         except Exception as exc:  # a poller never dies of one batch
             self.last_error = f"{type(exc).__name__}: {exc}"
             logs.emit("esm", f"{self.mapping_name}: batch handling failed: {self.last_error}")
         finally:
-            with self._count_lock:
-                self.in_flight -= 1
-            self._slots.release()
+            self._free_slot()
 
     def _delete_messages(self, records: list[dict[str, Any]]) -> None:
         for start in range(0, len(records), 10):
@@ -338,17 +502,32 @@ def stream_record(raw: dict[str, Any], stream_arn: str, region: str) -> dict[str
     return record
 
 
+STREAM_UPDATABLE = {
+    "Enabled",
+    "BatchSize",
+    "MaximumBatchingWindowInSeconds",
+    "MaximumRetryAttempts",
+    "BisectBatchOnFunctionError",
+    "FilterCriteria",
+    "FunctionResponseTypes",
+    "DestinationConfig",
+}
+
+
 class StreamPoller(_Poller):
+    kind = "DynamoDBStreams"
+
     def __init__(
         self,
         mapping: StreamMapping,
-        runtime: FunctionRuntime,
+        runtime: Invoker,
         endpoint_url: str,
         region: str,
         *,
         retry_backoff_s: Callable[[int], float] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
-        super().__init__(mapping.name, runtime, mapping.enabled)
+        super().__init__(mapping.name, runtime, mapping.enabled, mapping.stream_arn, metrics)
         self.mapping = mapping
         self.region = region
         self.streams = client("dynamodbstreams", endpoint_url, region)
@@ -357,27 +536,83 @@ class StreamPoller(_Poller):
         self._patterns = parse_patterns(mapping.filters)
         self._iterators: dict[str, str | None] = {}
         self._buffers: dict[str, list[dict[str, Any]]] = {}
-        self.sent_to_on_failure = 0
+        self.last_processing_result = "No records processed"
         self._shards_checked = 0.0
         self._backoff = retry_backoff_s or (lambda attempt: min(5.0, 0.2 * 2**attempt))
 
-    def state(self) -> dict[str, Any]:
-        return {
-            **super().state(),
-            "type": "DynamoDBStreams",
-            "eventSourceArn": self.mapping.stream_arn,
-            "batchSize": self.mapping.batch_size,
-            "startingPosition": self.mapping.starting_position,
-            "maximumRetryAttempts": self.mapping.max_retry_attempts,
-            "bisectBatchOnFunctionError": self.mapping.bisect_on_error,
-            "onFailure": self.mapping.on_failure_arn,
-            "sentToOnFailure": self.sent_to_on_failure,
+    def configuration(self) -> dict[str, Any]:
+        m = self.mapping
+        config = {
+            **super().configuration(),
+            "StartingPosition": m.starting_position,
+            "BatchSize": m.batch_size,
+            "MaximumBatchingWindowInSeconds": m.batching_window_s,
+            "ParallelizationFactor": 1,
+            "LastProcessingResult": self.last_processing_result,
+            "DestinationConfig": {
+                "OnFailure": {"Destination": m.on_failure_arn} if m.on_failure_arn else {}
+            },
+            "MaximumRecordAgeInSeconds": m.max_record_age_s,
+            "BisectBatchOnFunctionError": m.bisect_on_error,
+            "MaximumRetryAttempts": m.max_retry_attempts,
+            "TumblingWindowInSeconds": 0,
+            "FunctionResponseTypes": (
+                ["ReportBatchItemFailures"] if m.report_batch_item_failures else []
+            ),
         }
+        criteria = _filter_criteria(m.filters)
+        if criteria:
+            config["FilterCriteria"] = criteria
+        return config
+
+    def update(self, changes: dict[str, Any]) -> None:
+        unsupported = set(changes) - STREAM_UPDATABLE
+        if unsupported:
+            raise UpdateError(
+                f"not supported for a stream mapping: {', '.join(sorted(unsupported))}"
+            )
+        batch = _int_in(changes, "BatchSize", 1, 10000)
+        window = _int_in(changes, "MaximumBatchingWindowInSeconds", 0, 300)
+        retries = _int_in(changes, "MaximumRetryAttempts", -1, 10000)
+        patterns = _filters_of(changes)
+        responses = changes.get("FunctionResponseTypes")
+        if responses is not None and not set(responses) <= {"ReportBatchItemFailures"}:
+            raise UpdateError(f"invalid FunctionResponseTypes {responses!r}")
+        destination: str | None = None
+        if "DestinationConfig" in changes:
+            on_failure = (changes["DestinationConfig"] or {}).get("OnFailure") or {}
+            destination = on_failure.get("Destination") or ""
+            if destination and not destination.startswith(("arn:aws:sqs:", "arn:aws:sns:")):
+                raise UpdateError(f"OnFailure destination {destination} is not a queue or topic")
+        m = self.mapping
+        if batch is not None:
+            m.batch_size = batch
+        if window is not None:
+            m.batching_window_s = window
+        if retries is not None:
+            m.max_retry_attempts = retries
+        if "BisectBatchOnFunctionError" in changes:
+            m.bisect_on_error = bool(changes["BisectBatchOnFunctionError"])
+        if patterns is not None:
+            m.filters = patterns
+            self._patterns = parse_patterns(patterns)
+        if responses is not None:
+            m.report_batch_item_failures = "ReportBatchItemFailures" in responses
+        if destination is not None:
+            m.on_failure_arn = destination or None
+            m.on_failure_url = None
+            if destination.startswith("arn:aws:sqs:"):
+                name = destination.rsplit(":", 1)[-1]
+                m.on_failure_url = self.sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        self._touch(changes)
+        if "Enabled" in changes:
+            self.set_enabled(bool(changes["Enabled"]))
 
     def run(self) -> None:
         # iterators are taken at start, so LATEST means "records written from now on"
         self._open_shards()
         while not self.stopping:
+            self._settle()
             if not self.enabled:
                 self._pause(0.2)
                 continue
@@ -418,12 +653,15 @@ class StreamPoller(_Poller):
             return
         response = self.streams.get_records(ShardIterator=iterator, Limit=1000)
         self._iterators[shard_id] = response.get("NextShardIterator")
-        for raw in response.get("Records") or []:
+        raws = response.get("Records") or []
+        filtered = 0
+        for raw in raws:
             record = stream_record(raw, self.mapping.stream_arn, self.region)
             if matches_any(self._patterns, record):
                 buffer.append(record)
             else:
-                self.filtered_out += 1
+                filtered += 1
+        self._count(PolledEventCount=len(raws), FilteredOutEventCount=filtered)
 
     def _poll_shard(self, shard_id: str) -> bool:
         self._fill(shard_id)
@@ -448,17 +686,19 @@ class StreamPoller(_Poller):
             if not self.enabled:
                 return
             batch = buffer[:batch_size]
+            self._count(InvokedEventCount=len(batch))
             result = self.runtime.invoke({"Records": batch})
-            self.invocations += 1
             failed_from = self._first_failure(result, batch)
             if failed_from is None:
+                self.last_processing_result = "OK"
                 del buffer[: len(batch)]
                 attempts = 0
                 batch_size = self.mapping.batch_size
                 if len(buffer) < self.mapping.batch_size:
                     return  # let the poller read more before the next batch
                 continue
-            self.failed_invocations += 1
+            self.last_processing_result = "PROBLEM: Function call failed"
+            self._count(FailedInvokeEventCount=len(batch) - failed_from)
             if failed_from > 0:
                 del buffer[:failed_from]  # checkpoint: retry from the first failed record
             bisect = self.mapping.bisect_on_error and not result.ok and len(batch) > 1
@@ -531,13 +771,14 @@ class StreamPoller(_Poller):
             f"attempt(s) -> {target or 'dropped (no OnFailure destination)'}",
         )
         if target is None:
+            self._count(DroppedEventCount=len(records))
             return
         body = json.dumps(record)
         if self.mapping.on_failure_url:
             self.sqs.send_message(QueueUrl=self.mapping.on_failure_url, MessageBody=body)
         elif target.startswith("arn:aws:sns:"):
             self.sns.publish(TopicArn=target, Message=body)
-        self.sent_to_on_failure += len(records)
+        self._count(OnFailureDestinationDeliveredEventCount=len(records))
 
 
 def _iso(epoch: Any) -> str | None:

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import IO, Self
+
+from prediag_tools.local import processes
 
 
 def free_port() -> int:
@@ -50,7 +50,12 @@ def wait_until_up(
 
 
 class MotoServer:
-    """`python -m moto.server -H 127.0.0.1 -p PORT` as a subprocess; a context manager."""
+    """moto's server (`moto_main`: DynamoDB writes atomic) on 127.0.0.1:PORT as a child process;
+    a context manager.
+
+    The child dies with this process however it ends (see `processes`), so a crashed stack
+    never leaves a moto server holding its port.
+    """
 
     def __init__(self, port: int | None = None, *, log_path: Path | None = None) -> None:
         self.port = port or free_port()
@@ -68,15 +73,11 @@ class MotoServer:
         if self.log_path is not None:
             self._log = self.log_path.open("ab")
             out = self._log
-        env = {**os.environ, "MOTO_PORT": str(self.port)}
-        self.proc = subprocess.Popen(  # noqa: S603 - fixed argv, our own interpreter
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=out,
-            stderr=out,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            start_new_session=True,
+        argv = processes.sandbox_argv(
+            "module", "prediag_tools.local.moto_main", "-H", "127.0.0.1", "-p", str(self.port)
         )
+        env = {**os.environ, "MOTO_PORT": str(self.port)}
+        self.proc = processes.spawn(argv, stdout=out, stderr=out, stdin=subprocess.DEVNULL, env=env)
         try:
             wait_until_up(self.url, timeout_s, self.proc)
         except BaseException:
@@ -84,20 +85,19 @@ class MotoServer:
             raise
         return self
 
-    def stop(self, timeout_s: float = 5.0) -> None:
+    def stop(self, timeout_s: float = 0.0) -> None:
+        """End the server (its state is in memory only: SIGKILL at once unless `timeout_s`)."""
         proc, self.proc = self.proc, None
-        if proc is not None and proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout_s)
+        if proc is not None:
+            processes.stop(proc, timeout_s)
         if self._log is not None:
             self._log.close()
             self._log = None
+
+    def kill(self) -> None:
+        """SIGKILL the server's process group without waiting."""
+        if self.proc is not None:
+            processes.signal_group(self.proc, signal.SIGKILL)
 
     def __enter__(self) -> Self:
         return self.start() if self.proc is None else self

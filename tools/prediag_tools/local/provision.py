@@ -55,6 +55,8 @@ SKIPPED_TYPES = {
     "AWS::Serverless::Application",
     "AWS::KMS::Key",
     "AWS::KMS::Alias",
+    "AWS::Cognito::UserPoolDomain",
+    "AWS::Cognito::ManagedLoginBranding",
 }
 
 
@@ -134,6 +136,7 @@ class FunctionSpec:
     timeout_s: int
     memory_mb: int
     env: dict[str, str]
+    reserved_concurrency: int | None = None
 
     @property
     def short_name(self) -> str:
@@ -180,7 +183,8 @@ class Provisioned:
         return [r for r in self.resources.values() if r.type == "AWS::Cognito::UserPoolClient"]
 
     def union_env(self) -> dict[str, str]:
-        """Every function's template environment in one dict (they share a process locally).
+        """Every function's template environment in one dict, for running several handlers in
+        one process (the integration tests do; the local stack gives each its own process).
 
         Raises TemplateError if two functions need different values for the same variable.
         """
@@ -662,6 +666,11 @@ def _function_specs(p: _Provisioner) -> dict[str, FunctionSpec]:
             timeout_s=int(props.get("Timeout", 3)),
             memory_mb=int(props.get("MemorySize", 128)),
             env=dict(props["Environment"]["Variables"]),
+            reserved_concurrency=(
+                int(props["ReservedConcurrentExecutions"])
+                if props.get("ReservedConcurrentExecutions") is not None
+                else None
+            ),
         )
     return specs
 

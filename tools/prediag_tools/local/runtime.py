@@ -1,10 +1,12 @@
-"""Running a function's handler in this process the way Lambda runs it.
+"""Running a function's handler inside this process (for tests that share its environment).
 
-Each function gets a pool of execution environments: an environment is one import of the
-function's handler file under a unique module name (module-level state is per environment, as
-in Lambda), and an invocation uses an idle environment or starts a new one (a cold start). The
-handler runs in a worker thread with the configured timeout; a timed-out environment is thrown
-away, as Lambda does.
+The local stack runs each function in worker processes (`workers.FunctionPool`). Tests that
+invoke a handler against moto with their own `os.environ` (tests/integration) use this runner
+instead: an execution environment is one import of the function's handler file under a unique
+module name (module-level state is per environment, as in Lambda), and an invocation uses an
+idle environment or starts a new one (a cold start). The handler runs in a thread with the
+configured timeout; a timed-out environment is dropped (its thread cannot be stopped).
+`Invocation` is the outcome of an invocation for both runners.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import threading
 import time
 import traceback
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -58,17 +60,21 @@ class Invocation:
     error_message: str | None = None
     duration_ms: float = 0.0
     timed_out: bool = False
+    stack_trace: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return self.error_type is None
 
     def error_payload(self) -> dict[str, Any]:
-        return {
+        payload: dict[str, Any] = {
             "errorMessage": self.error_message,
             "errorType": self.error_type,
             "requestId": self.request_id,
         }
+        if self.stack_trace:
+            payload["stackTrace"] = self.stack_trace
+        return payload
 
 
 class _Environment:
@@ -153,18 +159,17 @@ class FunctionRuntime:
         payload = json.loads(json.dumps(event))  # the handler gets a fresh JSON document
 
         def run() -> None:
-            with logs.owner(self.log_name):
-                env = self._acquire()
-                try:
-                    if env is None:
-                        env = self._new_environment()
-                    holder["env"] = env
-                    holder["response"] = env.handler(payload, context)
-                except BaseException as exc:
-                    holder["error"] = exc
-                    holder["trace"] = traceback.format_exc()
-                finally:
-                    done.set()
+            env = self._acquire()
+            try:
+                if env is None:
+                    env = self._new_environment()
+                holder["env"] = env
+                holder["response"] = env.handler(payload, context)
+            except BaseException as exc:
+                holder["error"] = exc
+                holder["trace"] = traceback.format_exc()
+            finally:
+                done.set()
 
         logs.emit(self.log_name, f"START RequestId: {request_id} Version: $LATEST")
         worker = threading.Thread(target=run, name=f"{self.log_name}-{request_id[:8]}", daemon=True)

@@ -1,25 +1,30 @@
-"""The whole template on a laptop: moto server + provisioned resources + API + triggers."""
+"""The whole template on a laptop: moto server + provisioned resources + API + triggers, with
+each function in worker processes of its own."""
 
 from __future__ import annotations
 
 import contextlib
 import importlib
+import json
 import os
+import subprocess
 import sys
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Self
 
-from prediag_tools.local import logs
-from prediag_tools.local.apigw import LocalApi
-from prediag_tools.local.aws import FAKE_CREDENTIALS
+from prediag_tools.local import demo, logs, processes
+from prediag_tools.local.apigw import ApiSettings, LocalApi
 from prediag_tools.local.cfn import DEFAULT_REGION
 from prediag_tools.local.cognito import Identity, TokenVerifier, mint_id_token
 from prediag_tools.local.demo_clinic import seed_demo_clinic
 from prediag_tools.local.esm import SqsPoller, StreamPoller
+from prediag_tools.local.lambda_api import LambdaApi
+from prediag_tools.local.metrics import Metrics
 from prediag_tools.local.moto_server import MotoServer
-from prediag_tools.local.provision import LOCAL_API_ID, Provisioned, provision
-from prediag_tools.local.runtime import FunctionRuntime
+from prediag_tools.local.provision import LOCAL_API_ID, FunctionSpec, Provisioned, provision
+from prediag_tools.local.workers import FunctionPool, lambda_environment
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_TEMPLATE = PROJECT_ROOT / "template.yaml"
@@ -27,34 +32,39 @@ DEFAULT_TEMPLATE = PROJECT_ROOT / "template.yaml"
 # Variables a developer may set to reach real (or their own) AI endpoints; passed through.
 PASSTHROUGH_PREFIXES = ("OPENAI_", "ANTHROPIC_")
 PASSTHROUGH_NAMES = ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME",)
+# The credentials Lambda gives a function (a role's session), fake here.
+LAMBDA_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+}
+SQS_CONCURRENCY_CAP = 10  # concurrent invocations per SQS mapping at most, whatever its setting
+DEFAULT_API_CONCURRENCY = 4
 
 
-def runtime_env(
+def function_env(
     provisioned: Provisioned,
-    functions: list[str] | None = None,
+    spec: FunctionSpec,
     *,
     extra: Mapping[str, str] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """The process environment the local functions run with.
+    """The environment one function runs with, before the variables Lambda itself sets.
 
-    The template environment of `functions` (all by default; conflicts raise), moto as every
-    AWS endpoint, fake credentials, the region, tracing off, and the developer's own AI
-    settings passed through.
+    Its template environment; fake credentials; the region; moto as every AWS endpoint (and
+    `extra`, e.g. AWS_ENDPOINT_URL_LAMBDA); no AWS config file of the developer's; tracing off
+    (no X-Ray daemon); the developer's own AI settings passed through.
     """
     source = os.environ if environ is None else environ
-    if functions is None:
-        env = provisioned.union_env()
-    else:
-        env = {}
-        for name in functions:
-            env.update(provisioned.function(name).env)
-    env.update(FAKE_CREDENTIALS)
+    env = dict(spec.env)
+    env.update(LAMBDA_CREDENTIALS)
     env.update(
         {
             "AWS_ENDPOINT_URL": provisioned.endpoint_url,
             "AWS_DEFAULT_REGION": provisioned.region,
             "AWS_REGION": provisioned.region,
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
             "POWERTOOLS_TRACE_DISABLED": "true",
         }
     )
@@ -63,21 +73,6 @@ def runtime_env(
             env.setdefault(key, value)
     env.update(extra or {})
     return env
-
-
-def active_ai_providers() -> list[str] | None:
-    """`prediag.ai.active_providers()` when that module exists, else None."""
-    try:
-        module = importlib.import_module("prediag.ai")
-    except ImportError:
-        return None
-    fn = getattr(module, "active_providers", None)
-    if fn is None:
-        return None
-    try:
-        return [str(p) for p in fn()]
-    except Exception:  # the banner must not stop the stack
-        return None
 
 
 def localise_api_urls(provisioned: Provisioned, api_url: str) -> None:
@@ -142,10 +137,10 @@ class _Fakes:
 
 
 class LocalStack:
-    """moto + resources + API + pollers in this process. A context manager.
+    """moto + resources + API + Lambda API + pollers + the functions' worker pools.
 
-    stack = LocalStack().start(moto_port=5005, api_port=3000)
-    stack.api_url, stack.endpoint_url, stack.outputs, stack.env ... stack.stop()
+    stack = LocalStack().start(moto_port=5005, api_port=3000, lambda_port=3001)
+    stack.api_url, stack.lambda_url, stack.endpoint_url, stack.outputs ... stack.stop()
     """
 
     def __init__(
@@ -155,28 +150,37 @@ class LocalStack:
         parameters: Mapping[str, Any] | None = None,
         region: str = DEFAULT_REGION,
         moto_log: Path | None = None,
+        api_concurrency: int = DEFAULT_API_CONCURRENCY,
     ) -> None:
         self.template_path = Path(template_path)
         self.parameters = dict(parameters or {})
         self.region = region
         self.moto_log = moto_log
+        self.api_concurrency = max(1, api_concurrency)
         self.moto: MotoServer | None = None
         self.api: LocalApi | None = None
+        self.lambda_api: LambdaApi | None = None
         self.provisioned: Provisioned | None = None
-        self.runtimes: dict[str, FunctionRuntime] = {}
+        self.pools: dict[str, FunctionPool] = {}
         self.pollers: dict[str, SqsPoller | StreamPoller] = {}
-        self.env: dict[str, str] = {}
+        self.metrics: Metrics | None = None
         self.outputs: dict[str, Any] = {}
         self.simulate_ai = False
         self.ai_providers: list[str] | None = None
+        self.demo_record: str | None = None
         self._fakes = _Fakes()
-        self._saved_env: dict[str, str | None] = {}
 
     @property
     def api_url(self) -> str:
         if self.api is None:
             raise RuntimeError("the local stack is not started")
         return self.api.url
+
+    @property
+    def lambda_url(self) -> str:
+        if self.lambda_api is None:
+            raise RuntimeError("the local stack is not started")
+        return self.lambda_api.url
 
     @property
     def endpoint_url(self) -> str:
@@ -189,21 +193,32 @@ class LocalStack:
         self,
         moto_port: int = 5005,
         api_port: int = 3000,
+        lambda_port: int = 3001,
+        *,
         simulate_ai: bool = False,
         stage: str = "local",
+        seed_demo: bool = False,
     ) -> Self:
         try:
-            self._start(moto_port, api_port, simulate_ai, stage)
+            self._start(moto_port, api_port, lambda_port, simulate_ai, stage, seed_demo)
         except BaseException:
             self.stop()
             raise
         return self
 
-    def _start(self, moto_port: int, api_port: int, simulate_ai: bool, stage: str) -> None:
-        logs.install()
+    def _start(
+        self,
+        moto_port: int,
+        api_port: int,
+        lambda_port: int,
+        simulate_ai: bool,
+        stage: str,
+        seed_demo: bool,
+    ) -> None:
         self.simulate_ai = simulate_ai
-        # bind the API port first: a port conflict fails before anything else starts
+        # bind the ports first: a port conflict fails before anything else starts
         self.api = LocalApi(port=api_port, stage=stage)
+        self.lambda_api = LambdaApi(port=lambda_port)
         self.moto = MotoServer(moto_port, log_path=self.moto_log).start()
         fake_env = self._fakes.start() if simulate_ai else {}
         source = {**os.environ, **fake_env}
@@ -212,89 +227,148 @@ class LocalStack:
         seed_demo_clinic(provisioned)
         self.provisioned = provisioned
         localise_api_urls(provisioned, self.api.url)
-        # Pause/resume from the admin routes reaches the local triggers through /_local/esm.
-        local_control = {"ESM_CONTROL_URL": self.api.url}
-        self.env = runtime_env(provisioned, extra={**fake_env, **local_control}, environ=source)
         self.outputs = dict(provisioned.outputs)
-        self._apply_env(self.env)
+        self.metrics = Metrics(self.moto.url, self.region)
+        extra = {**fake_env, "AWS_ENDPOINT_URL_LAMBDA": self.lambda_api.url}
+        for logical_id, spec in provisioned.functions.items():
+            env = function_env(provisioned, spec, extra=extra, environ=source)
+            self.pools[logical_id] = FunctionPool(spec, env, log=logs.emit, observer=self.metrics)
         self._wire(provisioned)
+        self._size_pools()
+        if seed_demo:
+            self.demo_record = demo.seed(provisioned)
         self.api.serve()
+        self.lambda_api.serve()
         for poller in self.pollers.values():
             poller.start()
 
-    def _apply_env(self, env: Mapping[str, str]) -> None:
-        for key, value in env.items():
-            self._saved_env.setdefault(key, os.environ.get(key))
-            os.environ[key] = value
-
-    def _restore_env(self) -> None:
-        for key, value in self._saved_env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        self._saved_env.clear()
-
     def _wire(self, provisioned: Provisioned) -> None:
-        assert self.api is not None
-        assert self.moto is not None
-        for logical_id, spec in provisioned.functions.items():
-            self.runtimes[logical_id] = FunctionRuntime(spec)
+        assert self.api is not None and self.lambda_api is not None and self.moto is not None
         verifiers: dict[str, TokenVerifier] = {}
+
+        def verifier_for(pool_id: str) -> TokenVerifier:
+            assert self.moto is not None
+            return verifiers.setdefault(
+                pool_id, TokenVerifier(self.moto.url, provisioned.region, pool_id)
+            )
+
         for route in provisioned.routes:
             verifier = None
             if route.authorizer is not None:
-                pool = route.authorizer.user_pool_id
-                verifier = verifiers.setdefault(
-                    pool, TokenVerifier(self.moto.url, provisioned.region, pool)
-                )
-            self.api.add_route(route, self.runtimes[route.function], verifier)
+                verifier = verifier_for(route.authorizer.user_pool_id)
+            self.api.add_route(route, self.pools[route.function], verifier)
         binary: list[str] = []
         for res in provisioned.resources.values():
             if res.type == "AWS::Serverless::Api":
                 binary += [
                     str(t).replace("~1", "/") for t in res.properties.get("BinaryMediaTypes") or []
                 ]
+                self.api.apis[res.logical_id] = ApiSettings.of(res.properties, verifier_for)
         self.api.binary_media_types = binary
         for sqs_mapping in provisioned.sqs_mappings:
             self.pollers[sqs_mapping.name] = SqsPoller(
-                sqs_mapping, self.runtimes[sqs_mapping.function], self.moto.url, self.region
+                sqs_mapping,
+                self.pools[sqs_mapping.function],
+                self.moto.url,
+                self.region,
+                concurrency_cap=SQS_CONCURRENCY_CAP,
+                metrics=self.metrics,
             )
         for stream_mapping in provisioned.stream_mappings:
             self.pollers[stream_mapping.name] = StreamPoller(
-                stream_mapping, self.runtimes[stream_mapping.function], self.moto.url, self.region
+                stream_mapping,
+                self.pools[stream_mapping.function],
+                self.moto.url,
+                self.region,
+                metrics=self.metrics,
             )
-        self.api.admin["list"] = lambda: [p.state() for p in self.pollers.values()]
-        self.api.admin["set"] = self.set_esm_enabled
+        for pool in self.pools.values():
+            self.lambda_api.add_function(pool)
+        for poller in self.pollers.values():
+            self.lambda_api.add_mapping(poller)
+        self.lambda_api.on_update = lambda _poller: self._size_pools()
 
-    def set_esm_enabled(self, name: str, enabled: bool) -> dict[str, Any]:
-        """Pause (False) or resume (True) an event source mapping by name or unique suffix."""
-        poller = self.pollers.get(name)
-        if poller is None:
-            found = [p for n, p in self.pollers.items() if n.split(".")[-1] == name]
-            if len(found) != 1:
-                raise KeyError(name)
-            poller = found[0]
-        poller.set_enabled(enabled)
-        return poller.state()
+    def _size_pools(self) -> None:
+        """Each pool holds as many environments as its function's triggers run at once: each
+        SQS mapping's MaximumConcurrency (at most SQS_CONCURRENCY_CAP), one per stream shard,
+        `api_concurrency` for the API; within the function's reserved concurrency."""
+        assert self.provisioned is not None
+        for logical_id, pool in self.pools.items():
+            size = 0
+            for poller in self.pollers.values():
+                if poller.runtime is pool:
+                    size += poller.concurrency if isinstance(poller, SqsPoller) else 1
+            if any(r.function == logical_id for r in self.provisioned.routes):
+                size += self.api_concurrency
+            reserved = pool.spec.reserved_concurrency
+            if reserved is not None:
+                size = min(size, reserved)
+            pool.max_workers = max(1, size)
+
+    def probe_ai_providers(self) -> list[str] | None:
+        """The AI providers the analysis would use (`prediag.ai.active_providers()`), asked in
+        a process with the environment of the function that has AI settings; None when no
+        function has them or the probe fails."""
+        pool = next((p for p in self.pools.values() if "AI_PROVIDERS" in p.base_env), None)
+        if pool is None:
+            return None
+        env = lambda_environment(pool.spec, pool.base_env, log_stream="probe")
+        code = "import json; from prediag.ai import active_providers as a; print(json.dumps(a()))"
+        proc = processes.spawn(
+            [sys.executable, "-P", "-c", code],
+            env=env,
+            cwd=str(pool.spec.code_dir),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            out, _ = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            processes.stop(proc, 0)
+            return None
+        try:
+            found = json.loads(out.decode().strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            return None
+        return [str(p) for p in found] if isinstance(found, list) else None
+
+    def prewarm(self) -> None:
+        """Start one execution environment per function now (their init runs in parallel)."""
+        for pool in self.pools.values():
+            pool.prewarm(1)
 
     def stop(self) -> None:
+        """Stop everything, children first; returns in about a second."""
         for poller in self.pollers.values():
             poller.stop()
-        for runtime in self.runtimes.values():
-            runtime.shutdown()
+        for pool in self.pools.values():
+            pool.shutdown()
+        servers = [s for s in (self.api, self.lambda_api) if s is not None]
+        closing = [threading.Thread(target=s.close) for s in servers]
+        for thread in closing:
+            thread.start()
+        for thread in closing:
+            thread.join(10)
+        self.api = None
+        self.lambda_api = None
+        if self.metrics is not None:
+            self.metrics.enabled = False
+        if self.moto is not None:
+            self.moto.stop()  # a poller waiting on a long poll gets its answer (an error) now
+            self.moto = None
         for poller in self.pollers.values():
             if poller.is_alive():
-                poller.join(10)
+                poller.join(5)
         self.pollers.clear()
-        if self.api is not None:
-            self.api.close()
-            self.api = None
-        if self.moto is not None:
-            self.moto.stop()
-            self.moto = None
         self._fakes.stop()
-        self._restore_env()
+
+    def kill_children(self) -> None:
+        """The last resort of a forced stop: kill every child process at once, wait for none."""
+        for pool in self.pools.values():
+            pool.kill_all()
+        if self.moto is not None:
+            self.moto.kill()
 
     def __enter__(self) -> Self:
         return self

@@ -4,7 +4,7 @@
 provider is first called.
 """
 
-from prediag.ai.ensemble import active_providers, analyse_case, preload_providers
+from prediag.ai.ensemble import active_providers, analyze_case, preload_providers
 from prediag.ai.errors import PermanentAnalysisError, RetryableAnalysisError
 from prediag.ai.prompt import PROMPT_VERSION
 from prediag.ai.schema import ModelAssessment, ModelDifferential
@@ -19,7 +19,7 @@ __all__ = [
     "PermanentAnalysisError",
     "RetryableAnalysisError",
     "active_providers",
-    "analyse_case",
+    "analyze_case",
     "preload_providers",
     "triage_only_analysis",
 ]

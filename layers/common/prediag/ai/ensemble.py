@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import replace
 from traceback import format_exception
 
 from aws_lambda_powertools import Logger
@@ -53,7 +52,7 @@ def preload_providers(settings: AiSettings | None = None) -> None:
     preload((settings or AiSettings.from_env()).providers)
 
 
-def analyse_case(
+def analyze_case(
     request: PreDiagnosisRequest,
     triage: TriageResult,
     *,
@@ -218,21 +217,22 @@ def _failed(
     traceback: str | None = None,
 ) -> ProviderResult:
     """The result of a provider call that failed, its message and code scrubbed."""
-    result = _result(
-        name,
-        settings,
-        failure.kind,
+    tokens = (failure.input_tokens, failure.output_tokens)
+    outcome = ProviderOutcome(
+        provider=name,
+        model=failure.model or settings.model_for(name),
+        outcome=failure.kind,
         latency_ms=latency_ms,
+        input_tokens=tokens[0],
+        output_tokens=tokens[1],
+        cost_usd=settings.cost_usd(name, *tokens),
         error=redact(failure),
-        retryable=failure.retryable,
         status_code=failure.status_code,
         error_code=redact(failure.error_code, 100) if failure.error_code else None,
         retries=failure.retries,
-        input_tokens=failure.input_tokens,
-        output_tokens=failure.output_tokens,
-        model=failure.model,
     )
-    return replace(result, traceback=redact.text(traceback) if traceback else None)
+    trace = redact.text(traceback) if traceback else None
+    return ProviderResult(outcome=outcome, retryable=failure.retryable, traceback=trace)
 
 
 def _unexpected(
@@ -276,54 +276,21 @@ def _cause(outcome: ProviderOutcome) -> str:
     return " ".join(str(part) for part in parts if part is not None)
 
 
-def _result(
-    name: ProviderName,
-    settings: AiSettings,
-    kind: str,
-    *,
-    latency_ms: int = 0,
-    error: str | None = None,
-    retryable: bool,
-    status_code: int | None = None,
-    error_code: str | None = None,
-    retries: int | None = None,
-    input_tokens: int = 0,
-    output_tokens: int = 0,
-    model: str | None = None,
-) -> ProviderResult:
-    outcome = ProviderOutcome.model_validate(
-        {
-            "provider": name,
-            "model": model or settings.model_for(name),
-            "outcome": kind,
-            "latency_ms": latency_ms,
-            "input_tokens": input_tokens,
-            "output_tokens": output_tokens,
-            "cost_usd": settings.cost_usd(name, input_tokens, output_tokens),
-            "error": error,
-            "status_code": status_code,
-            "error_code": error_code,
-            "retries": retries,
-        }
-    )
-    return ProviderResult(outcome=outcome, retryable=retryable)
-
-
 def _unavailable(
     name: ProviderName, credential: Credential, settings: AiSettings, redact: Redactor
 ) -> ProviderResult:
     """A provider not called: `skipped` without credentials, a retryable `error` when the
     credential lookup failed (secrets.py has logged why)."""
     if credential.state == "error":
-        return _result(
-            name,
-            settings,
-            "error",
-            error=redact(credential.detail),
-            error_code="CredentialLookupFailed",
-            retryable=True,
-        )
-    return _result(name, settings, "skipped", error=redact(credential.detail), retryable=False)
+        failure = ProviderFailure("error", credential.detail, error_code="CredentialLookupFailed")
+        return _failed(name, settings, redact, failure, latency_ms=0)
+    skipped = ProviderOutcome(
+        provider=name,
+        model=settings.model_for(name),
+        outcome="skipped",
+        error=redact(credential.detail),
+    )
+    return ProviderResult(outcome=skipped, retryable=False)
 
 
 def _ms_since(started: float) -> int:

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import httpx2
@@ -69,6 +71,39 @@ def cached_client[Client](
             )
             _clients[key] = client
         return client
+
+
+@dataclass(frozen=True)
+class SdkBinding[Client]:
+    """One SDK's client class, its httpx client class, the variable that moves its endpoint,
+    and its own error class the transport raises at the deadline (one the SDK never retries)."""
+
+    sdk: Any
+    factory: Callable[..., Client]
+    http_client: Callable[..., Any]
+    base_url_env: str
+    deadline_reached: type[Exception]
+
+    def client(self, api_key: str, max_retries: int, timeout_s: float) -> Client:
+        return cached_client(
+            self.factory,
+            self.http_client,
+            base_url_env=self.base_url_env,
+            api_key=api_key,
+            max_retries=max_retries,
+            timeout_s=timeout_s,
+            on_deadline=lambda request: deadline_error(self.deadline_reached, request),
+        )
+
+    @contextmanager
+    def failures(self) -> Iterator[None]:
+        """An SDK call's deadline, connection and status errors, as ProviderFailures."""
+        try:
+            yield
+        except self.deadline_reached as exc:
+            raise deadline_failure(exc) from exc
+        except (self.sdk.APIConnectionError, self.sdk.APIStatusError) as exc:
+            raise sdk_failure(exc, self.sdk) from exc
 
 
 def _expected_wait(response: httpx2.Response | None, request: httpx2.Request) -> float:

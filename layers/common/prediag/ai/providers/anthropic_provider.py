@@ -11,10 +11,7 @@ from anthropic.types import Message, MessageParam, ToolChoiceToolParam, ToolPara
 
 from prediag.ai.deadline import Deadline
 from prediag.ai.providers._http import (
-    cached_client,
-    deadline_error,
-    deadline_failure,
-    sdk_failure,
+    SdkBinding,
 )
 from prediag.ai.providers.base import (
     ProviderAnswer,
@@ -33,20 +30,13 @@ class _DeadlineReached(anthropic.AnthropicError):
     retries: int | None = None
 
 
-def _deadline_error(request: Any) -> Exception:
-    return deadline_error(_DeadlineReached, request)
-
-
-def _client(api_key: str, max_retries: int, timeout_s: float) -> anthropic.Anthropic:
-    return cached_client(
-        anthropic.Anthropic,
-        anthropic.DefaultHttpxClient,
-        base_url_env="ANTHROPIC_BASE_URL",
-        api_key=api_key,
-        max_retries=max_retries,
-        timeout_s=timeout_s,
-        on_deadline=_deadline_error,
-    )
+_SDK = SdkBinding(
+    anthropic,
+    anthropic.Anthropic,
+    anthropic.DefaultHttpxClient,
+    "ANTHROPIC_BASE_URL",
+    _DeadlineReached,
+)
 
 
 class AnthropicProvider:
@@ -55,7 +45,7 @@ class AnthropicProvider:
     def __init__(self, api_key: str, settings: AiSettings) -> None:
         self.model = settings.anthropic_model
         self._settings = settings
-        self._client = _client(api_key, settings.max_retries, settings.anthropic_timeout_s)
+        self._client = _SDK.client(api_key, settings.max_retries, settings.anthropic_timeout_s)
 
     def _call(self, system: str, user: str, deadline: Deadline) -> Message:
         tool: ToolParam = {
@@ -66,19 +56,16 @@ class AnthropicProvider:
         choice: ToolChoiceToolParam = {"type": "tool", "name": TOOL_NAME}
         messages: list[MessageParam] = [{"role": "user", "content": user}]
         try:
-            return self._client.messages.create(
-                model=self.model,
-                max_tokens=self._settings.max_output_tokens,
-                system=system,
-                messages=messages,
-                tools=[tool],
-                tool_choice=choice,
-                timeout=max(deadline.remaining(), 0.001),
-            )
-        except _DeadlineReached as exc:
-            raise deadline_failure(exc) from exc
-        except (anthropic.APIConnectionError, anthropic.APIStatusError) as exc:
-            raise sdk_failure(exc, anthropic) from exc
+            with _SDK.failures():
+                return self._client.messages.create(
+                    model=self.model,
+                    max_tokens=self._settings.max_output_tokens,
+                    system=system,
+                    messages=messages,
+                    tools=[tool],
+                    tool_choice=choice,
+                    timeout=max(deadline.remaining(), 0.001),
+                )
         except (anthropic.APIResponseValidationError, json.JSONDecodeError) as exc:
             detail = short(exc, 200)
             raise ProviderFailure("invalid_output", f"unreadable answer: {detail}") from exc

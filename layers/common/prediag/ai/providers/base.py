@@ -6,24 +6,15 @@ import email.utils
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import pydantic
 
 from prediag.ai.deadline import Deadline
 from prediag.ai.schema import TOOL_NAME, ModelAssessment
+from prediag.models import ProviderFailureKind
 
-FailureKind = Literal[
-    "timeout",
-    "rate_limited",
-    "server_error",
-    "invalid_output",
-    "refused",
-    "auth_error",
-    "bad_request",
-    "connection_error",
-    "error",
-]
+FailureKind = ProviderFailureKind
 
 RETRYABLE: frozenset[FailureKind] = frozenset(
     {"timeout", "rate_limited", "server_error", "invalid_output", "connection_error", "error"}

@@ -12,10 +12,7 @@ from openai.types.chat import ChatCompletionMessageParam
 
 from prediag.ai.deadline import Deadline
 from prediag.ai.providers._http import (
-    cached_client,
-    deadline_error,
-    deadline_failure,
-    sdk_failure,
+    SdkBinding,
 )
 from prediag.ai.providers.base import (
     ProviderAnswer,
@@ -33,20 +30,9 @@ class _DeadlineReached(openai.OpenAIError):
     retries: int | None = None
 
 
-def _deadline_error(request: Any) -> Exception:
-    return deadline_error(_DeadlineReached, request)
-
-
-def _client(api_key: str, max_retries: int, timeout_s: float) -> openai.OpenAI:
-    return cached_client(
-        openai.OpenAI,
-        openai.DefaultHttpxClient,
-        base_url_env="OPENAI_BASE_URL",
-        api_key=api_key,
-        max_retries=max_retries,
-        timeout_s=timeout_s,
-        on_deadline=_deadline_error,
-    )
+_SDK = SdkBinding(
+    openai, openai.OpenAI, openai.DefaultHttpxClient, "OPENAI_BASE_URL", _DeadlineReached
+)
 
 
 def _uses_reasoning(model: str) -> bool:
@@ -68,7 +54,7 @@ class OpenAIProvider:
     def __init__(self, api_key: str, settings: AiSettings) -> None:
         self.model = settings.openai_model
         self._settings = settings
-        self._client = _client(api_key, settings.max_retries, settings.openai_timeout_s)
+        self._client = _SDK.client(api_key, settings.max_retries, settings.openai_timeout_s)
 
     def assess(self, system: str, user: str, deadline: Deadline) -> ProviderAnswer:
         messages: list[ChatCompletionMessageParam] = [
@@ -79,18 +65,15 @@ class OpenAIProvider:
         if not _uses_reasoning(self.model):
             extra["temperature"] = self._settings.temperature
         try:
-            raw = self._client.chat.completions.with_raw_response.parse(
-                model=self.model,
-                messages=messages,
-                response_format=ModelAssessment,
-                max_completion_tokens=self._settings.max_output_tokens,
-                timeout=max(deadline.remaining(), 0.001),
-                **extra,
-            )
-        except _DeadlineReached as exc:
-            raise deadline_failure(exc) from exc
-        except (openai.APIConnectionError, openai.APIStatusError) as exc:
-            raise sdk_failure(exc, openai) from exc
+            with _SDK.failures():
+                raw = self._client.chat.completions.with_raw_response.parse(
+                    model=self.model,
+                    messages=messages,
+                    response_format=ModelAssessment,
+                    max_completion_tokens=self._settings.max_output_tokens,
+                    timeout=max(deadline.remaining(), 0.001),
+                    **extra,
+                )
         except openai.APIResponseValidationError as exc:
             raise ProviderFailure("invalid_output", short(exc)) from exc
 
