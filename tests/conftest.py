@@ -14,6 +14,10 @@ import os
 # Powertools names its loggers when a module is imported: give the tests' imports the service
 # name the template gives the functions, so child loggers attach to the functions' logger.
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "prediag")
+# ... and the metrics namespace: a module's Metrics() reads it at import, and with metrics
+# disabled nothing is flushed, so after 100 values in one test process Powertools serialises
+# the set by itself, which needs a namespace.
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "Prediag")
 
 import secrets
 from collections.abc import Iterator
