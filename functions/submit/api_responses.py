@@ -1,6 +1,8 @@
 """Every error answer of the API: rendered here, registered here, documented here.
 
-Every error is `{"message": ..., "errors"?: [{"field", "in", "message", "type"}]}` (`ErrorBody`).
+Every error is `{"message": ..., "errors"?: [{"field", "in", "message", "type"}]}` (`ErrorBody`);
+an answer that says when to come back (`Retry-After`) also says it in the body:
+`retryAfterSeconds` and `retryAt`.
 `register(app)` maps each exception, from the edge's refusals to the domain's errors, to its
 answer; a route declares the statuses it can answer with
 `responses={..., **error_responses(401, 403, ...)}`. Answers never repeat a refused value (it
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import traceback
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from http import HTTPStatus
 from typing import Any
 
@@ -24,7 +27,10 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from aws_lambda_powertools.event_handler.openapi.types import (
+    OpenAPIResponse,
+    OpenAPIResponseHeader,
+)
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
     IdempotencyPersistenceLayerError,
@@ -33,9 +39,18 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from edge import MAX_BODY_BYTES, MEDIA_TYPE_MESSAGE, Refusal
 from pydantic import BaseModel, ConfigDict, Field
 
-from prediag.errors import EnqueueError, ForbiddenError, InvalidRequestError, NotFoundError
+from prediag.errors import (
+    ConflictError,
+    EnqueueError,
+    ForbiddenError,
+    InvalidRequestError,
+    NotFoundError,
+    QuotaExceededError,
+)
 from prediag.locks import LockBusy
+from prediag.models import utcnow
 from prediag.ops import OpsError
+from prediag.quota import retry_after_seconds
 
 logger = Logger(child=True)
 
@@ -56,8 +71,20 @@ class FieldError(BaseModel):
 
 
 class ErrorBody(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
     message: str = Field(description="What went wrong, for a human")
     errors: list[FieldError] | None = None
+    retry_after_seconds: int | None = Field(
+        default=None,
+        alias="retryAfterSeconds",
+        description="With `Retry-After`: the same number of seconds to wait before retrying",
+    )
+    retry_at: datetime | None = Field(
+        default=None,
+        alias="retryAt",
+        description="With `Retry-After`: when a retry may succeed (UTC)",
+    )
 
 
 ERROR_TEXT = {
@@ -69,21 +96,32 @@ ERROR_TEXT = {
     413: f"The body is larger than {MAX_BODY_BYTES} bytes",
     415: "The body is not sent as application/json",
     422: "A parameter or body field is invalid; `errors` names each one",
-    429: "Too many requests (API throttling); retry later",
+    429: "Too many requests: the caller's submission quota (`Retry-After`), or API throttling",
     500: "Unexpected error; nothing was half stored",
     503: "A service the API needs is unavailable; nothing was accepted, retry later",
 }
 
 
+RETRY_AFTER_CODES = frozenset({409, 429, 503})
+"""Statuses whose answer may say when to retry (`Retry-After`)."""
+RETRY_AFTER_HEADER: OpenAPIResponseHeader = {
+    "description": "Seconds to wait before retrying (also `retryAfterSeconds` in the body)",
+    "schema": {"type": "string", "pattern": "^[1-9][0-9]*$"},
+}
+
+
 def error_responses(*codes: int, **descriptions: str) -> dict[int, OpenAPIResponse]:
     """OpenAPI responses for these error statuses; `descriptions` overrides by `_<code>`."""
-    return {
-        code: {
+    responses: dict[int, OpenAPIResponse] = {}
+    for code in codes:
+        response: OpenAPIResponse = {
             "description": descriptions.get(f"_{code}", ERROR_TEXT[code]),
             "content": {"application/json": {"model": ErrorBody}},
         }
-        for code in codes
-    }
+        if code in RETRY_AFTER_CODES:
+            response["headers"] = {"Retry-After": RETRY_AFTER_HEADER}
+        responses[code] = response
+    return responses
 
 
 # ---------------------------------------------------------------------- rendering
@@ -92,14 +130,23 @@ def error(
     message: str,
     *errors: FieldError,
     retry_after: int | None = None,
+    retry_at: datetime | None = None,
 ) -> Response[Any]:
-    """The one way an error answer is built: an `ErrorBody`, as documented."""
+    """The one way an error answer is built: an `ErrorBody`, as documented. With
+    `retry_after` (seconds), the `Retry-After` header and the same in the body."""
     body = ErrorBody(message=message, errors=list(errors) or None)
-    headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
+    headers = {}
+    if retry_after is not None:
+        at = retry_at or utcnow() + timedelta(seconds=retry_after)
+        if at.microsecond:  # whole seconds, never earlier than the moment itself
+            at = at.replace(microsecond=0) + timedelta(seconds=1)
+        body.retry_after_seconds = retry_after
+        body.retry_at = at
+        headers["Retry-After"] = str(retry_after)
     return Response(
         status_code=status,
         content_type=content_types.APPLICATION_JSON,
-        body=body.model_dump(by_alias=True, exclude_none=True),
+        body=body.model_dump(mode="json", by_alias=True, exclude_none=True),
         headers=headers,
     )
 
@@ -200,6 +247,19 @@ def unavailable(exc: EnqueueError) -> Response[Any]:
     return error(HTTPStatus.SERVICE_UNAVAILABLE, str(exc), retry_after=5)
 
 
+def over_quota(exc: QuotaExceededError) -> Response[Any]:
+    return error(
+        HTTPStatus.TOO_MANY_REQUESTS,
+        f"Too many submissions: {exc}",
+        retry_after=retry_after_seconds(exc.retry_at, utcnow()),
+        retry_at=exc.retry_at,
+    )
+
+
+def conflict(exc: ConflictError) -> Response[Any]:
+    return error(HTTPStatus.CONFLICT, str(exc))
+
+
 def cannot_operate(exc: OpsError) -> Response[Any]:
     return error(HTTPStatus.CONFLICT, str(exc))
 
@@ -238,6 +298,8 @@ ANSWERS: dict[type[Exception], Callable[[Any], Response[Any]]] = {
     NotFoundError: not_found,
     ForbiddenError: forbidden,
     EnqueueError: unavailable,
+    QuotaExceededError: over_quota,
+    ConflictError: conflict,
     OpsError: cannot_operate,
     LockBusy: lane_busy,
     ServiceError: service_error,

@@ -25,7 +25,7 @@ from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn,
 from aws_lambda_powertools.event_handler.types import EventHandlerInstance
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from routes import admin, console, jobs, pre_diagnoses
+from routes import admin, clinics, console, jobs, pre_diagnoses
 
 from prediag import wiring
 
@@ -107,6 +107,7 @@ app._request_validation_middleware = AdmitThenValidate()  # type: ignore[no-unty
 api_responses.register(app)
 app.include_router(admin.router, prefix="/admin")
 app.include_router(jobs.router, prefix="/admin")
+app.include_router(clinics.router, prefix="/admin")
 app.include_router(pre_diagnoses.router)
 
 

@@ -37,8 +37,14 @@ def case(clinic: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def clinic() -> str:
-    return f"clinic-{uuid.uuid4().hex[:8]}"
+def clinic(real_stack: RunningStack) -> str:
+    """A clinic registered with `prediag clinics add`, the command an operator runs."""
+    clinic_id = f"clinic-{uuid.uuid4().hex[:8]}"
+    argv = [str(PREDIAG), "clinics", "add", clinic_id, "--name", "Clinique du Test",
+            "--endpoint", real_stack.endpoint_url]  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    return clinic_id
 
 
 def test_prediag_token_issues_tokens_the_local_authorizer_accepts_for_each_role(real_stack, clinic):

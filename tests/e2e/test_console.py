@@ -10,6 +10,7 @@ shows it).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -22,6 +23,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
 
+from prediag import clinics
+from prediag.clinic_registry import DynamoClinics
+from prediag.clinics import NewClinic
+from prediag.errors import ConflictError
 from prediag.items import record_from_item
 from prediag.models import PreDiagnosis, Status
 from tests.e2e.conftest import PREDIAG, REAL_TEMPLATE, ROOT, _start, stop_stack_now, wait_for
@@ -110,11 +115,19 @@ def admin_page(browser: Browser, stack: RunningStack) -> Iterator[Page]:
 
 
 # ---------------------------------------------------------------------- helpers
+def _register(stack: RunningStack, clinic: str) -> None:
+    """A case may name only a registered clinic."""
+    directory = DynamoClinics(stack.outputs["ClinicsTableName"], stack.aws("dynamodb"))
+    with contextlib.suppress(ConflictError):
+        clinics.register(directory, NewClinic(clinic_id=clinic, name=f"Clinic {clinic}"))
+
+
 def _submit(stack: RunningStack, name: str = "request-normal.json", clinic: str = "") -> str:
     body: dict[str, Any] = json.loads((EVENTS / name).read_text())
     body["pet"]["id"] = f"pet-{uuid.uuid4().hex[:8]}"
     if clinic:
         body["clinicId"] = clinic
+        _register(stack, clinic)
     with stack.http() as http:
         response = http.post(
             "/pre-diagnoses",

@@ -53,6 +53,7 @@ def stack(fakes: FakeSet) -> Iterator[RunningStack]:
             "--param", "AiProviders=bedrock",
             "--param", "NormalMaxConcurrency=2",
             "--param", "NormalBatchSize=5",
+            "--param", "SubmissionsPerOwnerPerHour=1000",  # a backlog of 51 from one owner
         )  # fmt: skip
     try:
         yield running

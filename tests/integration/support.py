@@ -9,6 +9,9 @@ from typing import Any
 
 import boto3
 
+from prediag import clinics, wiring
+from prediag.clinics import ClinicChange, NewClinic
+from prediag.errors import ConflictError
 from prediag_tools.local import Provisioned
 from prediag_tools.local.esm import sqs_record, stream_record
 from prediag_tools.local.filters import matches_any, parse_patterns
@@ -54,6 +57,17 @@ def api_event(
         claims["custom:clinic_id"] = clinic
     event["requestContext"]["authorizer"] = {"claims": claims} if user else {}
     return event
+
+
+def register_clinic(clinic_id: str, *, active: bool = True) -> None:
+    """Register `clinic_id` (through the use case, in the stack the environment points at)."""
+    try:
+        clinics.register(
+            wiring.clinics(),
+            NewClinic(clinic_id=clinic_id, name=f"Clinic {clinic_id}", active=active),
+        )
+    except ConflictError:
+        clinics.change(wiring.clinics(), clinic_id, ClinicChange(active=active))
 
 
 def request_body(name: str = "request-normal.json", **changes: Any) -> dict[str, Any]:

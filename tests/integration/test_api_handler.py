@@ -9,7 +9,7 @@ import pytest
 
 from prediag import submission, wiring
 from prediag.models import Status
-from tests.integration.support import OWNER, api_event, header, request_body
+from tests.integration.support import OWNER, api_event, header, register_clinic, request_body
 
 
 def test_post_stores_a_pending_record_and_queues_its_ids_on_the_normal_lane(invoke, queues):
@@ -87,6 +87,7 @@ def test_the_clinic_vet_reads_the_record_and_another_clinic_vet_does_not(invoke)
     created = json.loads(api(api_event("POST", "/pre-diagnoses", body=request_body()))["body"])
     path = f"/pre-diagnoses/{created['id']}"
 
+    register_clinic("clinic-paris-09")
     ours = api(api_event("GET", path, user="vet-1", groups="vets", clinic="clinic-lyon-01"))
     other = api(api_event("GET", path, user="vet-2", groups="vets", clinic="clinic-paris-09"))
 

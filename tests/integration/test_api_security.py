@@ -19,7 +19,7 @@ from prediag.items import encode_cursor
 from prediag.locks import DynamoLock
 from prediag.models import Status
 from prediag.ops import deadletters
-from tests.integration.support import Lambda, api_event, header, request_body
+from tests.integration.support import Lambda, api_event, header, register_clinic, request_body
 
 CLINIC = "clinic-lyon-01"
 OTHER_CLINIC = "clinic-paris-09"
@@ -73,6 +73,7 @@ def body_of(response: dict[str, Any]) -> Any:
 
 @pytest.fixture
 def api(invoke: Callable[[str], Lambda]) -> Lambda:
+    register_clinic(OTHER_CLINIC)  # another registered clinic: its vets are real vets
     return invoke("submit")
 
 
@@ -85,6 +86,7 @@ def table(stack: Any) -> Callable[[], int]:
 
 
 def submit(api: Lambda, owner: str, clinic: str = CLINIC, **changes: Any) -> str:
+    register_clinic(clinic)
     response = call(
         api, "POST", "/pre-diagnoses", body=request_body(clinicId=clinic, **changes), user=owner
     )
@@ -627,6 +629,42 @@ def test_each_field_limit_is_a_422_naming_the_field_and_stores_nothing(
     assert field in [e["field"] for e in body_of(response)["errors"]]
     assert table() == before
     assert queues.depth("NormalQueueUrl") == queued
+
+
+TEXT_FIELDS = {"pet.name": False, "pet.breed": False, "symptoms": False, "description": True}
+# one of each class the text rule refuses (tests/unit/test_text_fields.py has them all)
+NOT_TEXT = [
+    "\x00", "\t", "\n", "\r", "\x1b", "\x7f", "\x85", "\x9b", "\xad", "\u061c", "\u200b",
+    "\u200d", "\u200e", "\u202e", "\u2066", "\ufeff", "\U000e0001", "\u2028", "\u2029",
+    "\ufdd0", "\ufffe", "\uffff", "\U0001fffe", "\U0010ffff",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("field", list(TEXT_FIELDS))
+def test_every_text_field_refuses_every_class_of_non_text_over_the_api(api, table, field):
+    before, refused = table(), []
+    for char in NOT_TEXT:
+        if TEXT_FIELDS[field] and char in "\t\n\r":
+            continue  # the description keeps tabs and line breaks
+        value = f"Lab{char}rador"
+        body = nested(field, [value] if field == "symptoms" else value)
+        # escaped (\\u0085) and, where JSON allows it, as the raw UTF-8 character
+        sent = [json.dumps(body)] + ([json.dumps(body, ensure_ascii=False)] if char >= " " else [])
+        answers = [call(api, "POST", "/pre-diagnoses", raw=raw) for raw in sent]
+        if all(
+            a["statusCode"] == 422
+            and [e["type"] for e in body_of(a)["errors"]] == ["forbidden_character"]
+            for a in answers
+        ):
+            refused.append(char)
+        for answer in answers:
+            assert body_of(answer)["errors"][0]["field"] == (
+                field + ".0" if field == "symptoms" else field
+            )
+            assert "Lab" not in answer["body"]  # never the owner's words
+    expected = [c for c in NOT_TEXT if not (TEXT_FIELDS[field] and c in "\t\n\r")]
+    assert refused == expected
+    assert table() == before
 
 
 @pytest.mark.parametrize("raw", ["[]", '"text"', "42", "null"], ids=str)

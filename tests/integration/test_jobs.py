@@ -16,6 +16,7 @@ from prediag.errors import InvalidRequestError
 from prediag.models import Lane, PreDiagnosis, SentNotification, Status, utcnow
 from prediag.repository import DynamoRepository
 from prediag_tools.local import Provisioned, provision
+from prediag_tools.local.demo_clinic import seed_demo_clinic
 from tests.conftest import REGION, TEMPLATE
 from tests.integration.support import api_event, request_body
 
@@ -26,7 +27,9 @@ ADMIN = {"user": "admin-1", "groups": "admins"}
 def provisioned(moto_endpoint: str) -> Provisioned:
     """A table of each test's own: the listings count every record in it."""
     stage = "j" + secrets.token_hex(4)
-    return provision(TEMPLATE, moto_endpoint, parameters={"Stage": stage}, region=REGION)
+    stack = provision(TEMPLATE, moto_endpoint, parameters={"Stage": stage}, region=REGION)
+    seed_demo_clinic(stack)
+    return stack
 
 
 def _submit(invoke) -> str:

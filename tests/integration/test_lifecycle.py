@@ -27,7 +27,12 @@ N_CONCURRENT = 8
 def _submit(invoke, name: str = "request-normal.json") -> str:
     request = PreDiagnosisRequest.model_validate(request_body(name))
     accepted = submission.submit(
-        request, Caller(user_id=OWNER), wiring.repository(), wiring.job_queue()
+        request,
+        Caller(user_id=OWNER),
+        wiring.repository(),
+        wiring.job_queue(),
+        clinics=wiring.clinics(),
+        quota=wiring.submission_quota(),
     )
     return accepted.id
 

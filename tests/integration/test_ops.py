@@ -21,6 +21,7 @@ from prediag.analysis import STRANDED_REASON, JobPolicy
 from prediag.models import Attempt, Lane, Status, utcnow
 from prediag.queue import LaneQueues
 from prediag_tools.local import Provisioned, provision
+from prediag_tools.local.demo_clinic import seed_demo_clinic
 from tests.conftest import REGION, TEMPLATE
 from tests.fakes import FAKE_OPENAI_KEY, Behaviour, FakeSet, start_fakes
 from tests.integration.support import Lambda, api_event, request_body
@@ -32,7 +33,9 @@ pytestmark = pytest.mark.timeout(90)
 def provisioned(moto_endpoint: str) -> Provisioned:
     """Resources of each test's own (queue depths are what the tests count)."""
     stage = "o" + secrets.token_hex(4)
-    return provision(TEMPLATE, moto_endpoint, parameters={"Stage": stage}, region=REGION)
+    stack = provision(TEMPLATE, moto_endpoint, parameters={"Stage": stage}, region=REGION)
+    seed_demo_clinic(stack)
+    return stack
 
 
 @pytest.fixture(scope="module")

@@ -83,9 +83,55 @@ def test_pause_and_resume_take_no_body_or_a_lanes_object_never_null(spec, path):
     assert "anyOf" not in schema
 
 
+def test_the_idempotency_key_header_is_a_string_when_sent_and_never_null(spec):
+    (key,) = [
+        p for p in spec["paths"]["/pre-diagnoses"]["post"]["parameters"] if p["in"] == "header"
+    ]
+    assert key["name"].lower() == "idempotency-key"
+    assert key["required"] is False
+    assert key["schema"]["type"] == "string"
+    assert "anyOf" not in key["schema"] and "null" not in json.dumps(key["schema"])
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "codes"),
+    [
+        ("post", "/pre-diagnoses", {"409", "429", "503"}),
+        ("post", "/admin/redrive", {"409"}),
+    ],
+)
+def test_every_answer_that_may_say_when_to_retry_declares_retry_after(spec, method, path, codes):
+    responses = spec["paths"][path][method]["responses"]
+    for code in codes:
+        assert "Retry-After" in responses[code]["headers"], code
+    body = spec["components"]["schemas"]["ErrorBody"]["properties"]
+    assert {"retryAfterSeconds", "retryAt"} <= set(body)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "statuses", "model"),
+    [
+        ("get", "/admin/clinics", {200, 401, 403, 422, 429, 500}, "ClinicList"),
+        ("post", "/admin/clinics", {201, 400, 401, 403, 409, 413, 415, 422, 429, 500}, "Clinic"),
+        ("get", "/admin/clinics/{clinicId}", {200, 401, 403, 404, 422, 429, 500}, "Clinic"),
+        (
+            "post",
+            "/admin/clinics/{clinicId}",
+            {200, 400, 401, 403, 404, 413, 415, 422, 429, 500},
+            "Clinic",
+        ),
+    ],
+)
+def test_the_clinic_routes_declare_their_answers(spec, method, path, statuses, model):
+    responses = spec["paths"][path][method]["responses"]
+    assert {int(code) for code in responses} == statuses
+    ok = next(r for code, r in responses.items() if int(code) < 300)
+    assert ok["content"]["application/json"]["schema"] == {"$ref": f"#/components/schemas/{model}"}
+
+
 def test_the_request_body_refuses_unknown_fields_at_every_level(spec):
     schemas = spec["components"]["schemas"]
-    for name in ("PreDiagnosisRequest", "Pet"):
+    for name in ("PreDiagnosisRequest", "Pet", "NewClinic", "ClinicChange"):
         assert schemas[name]["additionalProperties"] is False
 
 

@@ -15,6 +15,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from typer._click import exceptions as cli_errors  # typer's own click
 
 from prediag.errors import PrediagError
+from prediag_tools.clinics_cli import app as clinics_app
 from prediag_tools.local.cfn import TemplateError
 from prediag_tools.local.cli import app as local_app
 from prediag_tools.local.cli import token as local_token
@@ -27,6 +28,7 @@ app = typer.Typer(
 app.add_typer(local_app, name="local")
 app.command("token")(local_token)  # `prediag token` = `prediag local token`
 app.add_typer(ops_app)  # submit, watch, stats, jobs, show, redrive, pause, resume, clean
+app.add_typer(clinics_app, name="clinics")
 
 
 def version() -> str:

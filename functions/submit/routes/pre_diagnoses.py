@@ -60,7 +60,14 @@ IDEMPOTENCY = IdempotencyConfig(
 
 
 def _submit(request: PreDiagnosisRequest, caller: Caller) -> Accepted:
-    return submission.submit(request, caller, wiring.repository(), wiring.job_queue())
+    return submission.submit(
+        request,
+        caller,
+        wiring.repository(),
+        wiring.job_queue(),
+        clinics=wiring.clinics(),
+        quota=wiring.submission_quota(),
+    )
 
 
 def _submit_once(
@@ -74,7 +81,8 @@ def accept(request: PreDiagnosisRequest, caller: Caller, key: str | None) -> tup
     """(the answer, whether it is the stored answer of an earlier request with the same key).
 
     With a key, the first completed answer for (caller, key) is kept 24 hours: a retry gets it
-    back and creates nothing. A failure (503) is not kept, so a retry runs again.
+    back, creates nothing and uses no quota. A failure (422, 429, 503) is not kept, so a retry
+    runs again.
     """
     if key is None:
         return _submit(request, caller), False
@@ -93,6 +101,20 @@ def accept(request: PreDiagnosisRequest, caller: Caller, key: str | None) -> tup
 
 
 # ---------------------------------------------------------------------- routes
+IdempotencyKey = Annotated[
+    str,
+    Header(
+        alias="Idempotency-Key",
+        min_length=8,
+        max_length=128,
+        pattern=KEY_PATTERN,
+        description="A unique value per submission (a UUID); retries reuse it",
+    ),
+]
+"""A string when sent, absent otherwise. Its schema must not allow null (no header is null),
+so the type is `str`, and the route's default None stands for "no key"."""
+
+
 @router.post(
     "/pre-diagnoses",
     summary="Submit a case for pre-diagnosis",
@@ -100,7 +122,10 @@ def accept(request: PreDiagnosisRequest, caller: Caller, key: str | None) -> tup
         "Stores the case as `pending` and queues it for analysis (urgent or normal lane, from "
         "the red-flag triage). Send an `Idempotency-Key` to make retries safe: a retry with the "
         "same key gets the first answer back (with `Idempotent-Replayed: true`) and creates "
-        "nothing; the same key with another body is a 422."
+        "nothing; the same key with another body is a 422. The case must name a registered, "
+        "active clinic (else 422 on `clinicId`). Each owner may submit a limited number of cases "
+        "in any rolling hour (`SubmissionsPerOwnerPerHour`); past it the answer is 429 with "
+        "`Retry-After` and `retryAfterSeconds`, `retryAt` in the body."
     ),
     operation_id="submitPreDiagnosis",
     tags=["pre-diagnoses"],
@@ -114,23 +139,40 @@ def accept(request: PreDiagnosisRequest, caller: Caller, key: str | None) -> tup
                 },
             },
             "content": {"application/json": {"model": Accepted}},
+            "links": {
+                "ReadTheCase": {
+                    "operationId": "getPreDiagnosis",
+                    "parameters": {"id": "$response.body#/id"},
+                    "description": "The record just created (its `id`)",
+                },
+                "ListTheCases": {
+                    "operationId": "listPreDiagnoses",
+                    "description": "The caller's cases, newest first: the new one among them",
+                },
+            },
         },
-        **error_responses(400, 401, 403, 409, 413, 415, 422, 429, 500, 503),
+        **error_responses(
+            400,
+            401,
+            403,
+            409,
+            413,
+            415,
+            422,
+            429,
+            500,
+            503,
+            _422="A parameter or body field is invalid (`errors` names each one), or `clinicId` "
+            "is not a registered, active clinic",
+            _429="The caller's submission quota is used up (`Retry-After`, and "
+            "`retryAfterSeconds`, `retryAt` in the body), or API throttling",
+        ),
     },
 )
 @tracer.capture_method(capture_response=False)
 def create(
     body: Annotated[PreDiagnosisRequest, Body()],
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            min_length=8,
-            max_length=128,
-            pattern=KEY_PATTERN,
-            description="A unique value per submission (a UUID); retries reuse it",
-        ),
-    ] = None,
+    idempotency_key: IdempotencyKey = None,  # type: ignore[assignment]
 ) -> Response[Accepted]:
     accepted, replayed = accept(body, _caller(), idempotency_key)
     headers = {"Location": f"/pre-diagnoses/{accepted.id}"}
@@ -154,8 +196,23 @@ def create(
         200: {
             "description": "A page of summaries",
             "content": {"application/json": {"model": PreDiagnosisPage}},
+            "links": {
+                "ReadTheNewest": {
+                    "operationId": "getPreDiagnosis",
+                    "parameters": {"id": "$response.body#/items/0/id"},
+                    "description": "The first record of the page",
+                },
+            },
         },
-        **error_responses(401, 403, 422, 429, 500),
+        **error_responses(
+            401,
+            403,
+            422,
+            429,
+            500,
+            _403="The filter is not for this caller, or the vet's clinic is not a registered, "
+            "active clinic",
+        ),
     },
 )
 @tracer.capture_method(capture_response=False)
@@ -194,6 +251,7 @@ def list_records(
     page = access.list_records(
         _caller(),
         wiring.repository(),
+        wiring.clinics(),
         limit=limit,
         cursor=cursor,
         clinic_id=clinic_id,
@@ -226,5 +284,5 @@ def get_one(
         Path(min_length=1, max_length=64, pattern=ID_PATTERN, description="The record's id"),
     ],
 ) -> Response[PreDiagnosis]:
-    record = access.read(id, _caller(), wiring.repository())
+    record = access.read(id, _caller(), wiring.repository(), wiring.clinics())
     return _ok(HTTPStatus.OK, record.dump())

@@ -1,9 +1,17 @@
-"""Use case: who may read which pre-diagnoses (owners, vets of a clinic, admins)."""
+"""Use case: who may read which pre-diagnoses (owners, vets of a clinic, admins).
+
+A vet acts for their clinic only while it is a registered, active clinic (prediag.clinics): a
+vet whose `custom:clinic_id` names no such clinic reads no record of any clinic (404, as for
+any record they may not see) and listing their clinic's records is refused (403, saying why),
+so a deactivated clinic's vets lose its records at once. They may still read what they
+submitted themselves, like any owner.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from prediag.clinics import ClinicDirectory, is_active
 from prediag.errors import ForbiddenError, InvalidRequestError, NotFoundError
 from prediag.indexes import RecordPage
 from prediag.models import PreDiagnosis
@@ -32,10 +40,21 @@ class Caller:
         return self.is_vet and record.clinic_id == self.clinic_id
 
 
-def read(record_id: str, caller: Caller, repo: DynamoRepository) -> PreDiagnosis:
+def may_read(caller: Caller, record: PreDiagnosis, clinics: ClinicDirectory) -> bool:
+    """`Caller.can_read`, with a vet's clinic still registered and active."""
+    if not caller.can_read(record):
+        return False
+    if caller.is_admin or record.user_id == caller.user_id:
+        return True
+    return is_active(clinics, caller.clinic_id)
+
+
+def read(
+    record_id: str, caller: Caller, repo: DynamoRepository, clinics: ClinicDirectory
+) -> PreDiagnosis:
     """The record, if the caller may see it; NotFoundError otherwise (no existence leak)."""
     record = repo.get(record_id)
-    if record is None or not caller.can_read(record):
+    if record is None or not may_read(caller, record, clinics):
         raise NotFoundError(f"pre-diagnosis {record_id} not found")
     return record
 
@@ -73,6 +92,7 @@ def listing_for(caller: Caller, *, clinic_id: str | None, user_id: str | None) -
 def list_records(
     caller: Caller,
     repo: DynamoRepository,
+    clinics: ClinicDirectory,
     *,
     limit: int = 20,
     cursor: str | None = None,
@@ -81,6 +101,8 @@ def list_records(
 ) -> RecordPage:
     """A page of the records `caller` may see, newest first."""
     scope = listing_for(caller, clinic_id=clinic_id, user_id=user_id)
+    if scope.index == "byClinic" and not caller.is_admin and not is_active(clinics, scope.value):
+        raise ForbiddenError("this vet's clinic is not a registered, active clinic")
     try:
         return repo.query(scope.index, scope.key, scope.value, limit=limit, cursor=cursor)
     except ValueError as exc:

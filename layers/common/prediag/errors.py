@@ -1,5 +1,6 @@
 """Domain exceptions; handlers map them to responses."""
 
+from datetime import datetime
 from typing import Any
 
 
@@ -48,3 +49,26 @@ class AnalysisError(PrediagError):
     """The analysis could not be produced. `retryable` says whether another attempt may help."""
 
     retryable: bool = True
+
+
+class UnknownClinicError(InvalidRequestError):
+    """The case names a clinic that is not registered, or no longer active (one answer for
+    both: the API does not tell which clinic ids exist)."""
+
+    def __init__(self, clinic_id: str) -> None:
+        super().__init__("clinicId", "clinicId is not a registered, active clinic", location="body")
+        self.clinic_id = clinic_id
+
+
+class QuotaExceededError(PrediagError):
+    """The caller has used their submissions for the window; `retry_at` is when one frees up."""
+
+    def __init__(self, limit: int, window_seconds: int, retry_at: datetime) -> None:
+        window = "hour" if window_seconds == 3600 else f"{window_seconds} seconds"
+        super().__init__(
+            f"at most {limit} submissions per {window}; the next one is possible at "
+            f"{retry_at.isoformat(timespec='seconds')}"
+        )
+        self.limit = limit
+        self.window_seconds = window_seconds
+        self.retry_at = retry_at

@@ -9,8 +9,17 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 from pydantic.alias_generators import to_camel
+
+from prediag import text
 
 
 def utcnow() -> datetime:
@@ -139,15 +148,17 @@ class Onset(StrEnum):
 
 
 Locale = Literal["en", "fr"]
-# Text from the app never carries control characters (free text may hold tabs and line breaks).
+# Text is text (prediag.text): no control, format or separator character, no noncharacter,
+# wherever it stands; the multi-line description alone keeps tabs and line feeds.
 ShortText = Annotated[
-    str, StringConstraints(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]*$")
+    str,
+    StringConstraints(min_length=1, max_length=100, pattern=text.SINGLE_LINE_PATTERN),
+    BeforeValidator(text.single_line),
 ]
 FreeText = Annotated[
     str,
-    StringConstraints(
-        min_length=1, max_length=4000, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
-    ),
+    StringConstraints(min_length=1, max_length=4000, pattern=text.MULTI_LINE_PATTERN),
+    BeforeValidator(text.multi_line),
 ]
 Identifier = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")

@@ -32,6 +32,23 @@ class Settings(BaseModel):
     urgent_dlq_url: str | None = Field(default=None, alias="URGENT_DLQ_URL")
     normal_dlq_url: str | None = Field(default=None, alias="NORMAL_DLQ_URL")
     analyze_function_name: str | None = Field(default=None, alias="ANALYZE_FUNCTION_NAME")
+    # who may submit what: the registered clinics, the per-owner quota (the API function)
+    clinics_table_name: str | None = Field(default=None, alias="CLINICS_TABLE_NAME")
+    quota_table_name: str | None = Field(default=None, alias="QUOTA_TABLE_NAME")
+    submissions_per_window: int = Field(
+        default=20,
+        ge=1,
+        le=1000,
+        alias="SUBMISSIONS_PER_OWNER_PER_HOUR",
+        description="Accepted submissions per owner in any rolling window",
+    )
+    quota_window_seconds: int = Field(
+        default=3600,
+        ge=1,
+        le=86400,
+        alias="QUOTA_WINDOW_SECONDS",
+        description="The quota's rolling window (an hour; shorter in tests)",
+    )
     attempt_timeout_seconds: int = Field(
         default=900,
         ge=1,

@@ -1,5 +1,10 @@
 """Use case: accept a case. Store it `pending`, then hand its job to its lane.
 
+Before anything is stored, the case must name a registered, active clinic (else
+UnknownClinicError: 422 on `clinicId`), and the caller must have a submission left in their
+quota (else QuotaExceededError: 429, with when to retry). The quota is taken last, so a refused
+request never uses it; it is given back when the submission fails after all.
+
 A submission whose job cannot be queued is `refused` (the caller is answered 503 and will
 retry): it was never accepted, so it is never analysed, listed as failed, redriven or notified.
 """
@@ -13,7 +18,8 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from prediag.access import Caller
-from prediag.errors import EnqueueError
+from prediag.clinics import ClinicDirectory, require_active
+from prediag.errors import EnqueueError, QuotaExceededError, UnknownClinicError
 from prediag.models import (
     Lane,
     PreDiagnosis,
@@ -24,6 +30,7 @@ from prediag.models import (
     utcnow,
 )
 from prediag.queue import JobQueue
+from prediag.quota import SubmissionQuota
 from prediag.repository import Repository
 from prediag.triage import triage
 from prediag.views import Accepted
@@ -58,11 +65,43 @@ def submit(
     repo: Repository,
     queue: JobQueue,
     *,
+    clinics: ClinicDirectory,
+    quota: SubmissionQuota,
     now: datetime | None = None,
     record_id: str | None = None,
 ) -> Accepted:
-    """Store the case `pending` and hand it to its lane. EnqueueError if the queue refused it."""
+    """Store the case `pending` and hand it to its lane.
+
+    UnknownClinicError if its clinic is not registered and active; QuotaExceededError if the
+    caller has no submission left in the window; EnqueueError if the queue refused it.
+    """
     now = now or utcnow()
+    try:
+        require_active(clinics, request.clinic_id)
+        grant = quota.take(caller.user_id, now)
+    except UnknownClinicError:
+        logger.info("Refused a case for an unknown clinic")
+        metrics.add_metric(name="UnknownClinic", unit=MetricUnit.Count, value=1)
+        raise
+    except QuotaExceededError:
+        logger.info("Refused a case over the owner's quota", extra={"owner": caller.user_id})
+        metrics.add_metric(name="QuotaExceeded", unit=MetricUnit.Count, value=1)
+        raise
+    try:
+        return _accept(request, caller, repo, queue, now, record_id)
+    except Exception:
+        quota.give_back(grant)
+        raise
+
+
+def _accept(
+    request: PreDiagnosisRequest,
+    caller: Caller,
+    repo: Repository,
+    queue: JobQueue,
+    now: datetime,
+    record_id: str | None,
+) -> Accepted:
     result = triage(request)
     lane = route(request, result.level)
     record = PreDiagnosis(

@@ -8,10 +8,12 @@ from functools import lru_cache
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
 from prediag.analysis import JobPolicy
+from prediag.clinic_registry import DynamoClinics
 from prediag.errors import ConfigurationError
 from prediag.models import Lane
 from prediag.notifier import SnsNotifier
 from prediag.queue import LaneQueues, SqsJobQueue
+from prediag.quota import DynamoSubmissionQuota, QuotaPolicy
 from prediag.repository import DynamoRepository
 from prediag.settings import get_settings
 
@@ -56,6 +58,23 @@ def idempotency_store() -> DynamoDBPersistenceLayer:
     return DynamoDBPersistenceLayer(table_name=table)
 
 
+@lru_cache(maxsize=1)
+def clinics() -> DynamoClinics:
+    table = get_settings().clinics_table_name
+    if not table:
+        raise ConfigurationError("CLINICS_TABLE_NAME is not set")
+    return DynamoClinics(table)
+
+
+@lru_cache(maxsize=1)
+def submission_quota() -> DynamoSubmissionQuota:
+    s = get_settings()
+    if not s.quota_table_name:
+        raise ConfigurationError("QUOTA_TABLE_NAME is not set")
+    policy = QuotaPolicy(limit=s.submissions_per_window, window_seconds=s.quota_window_seconds)
+    return DynamoSubmissionQuota(s.quota_table_name, policy)
+
+
 def job_policy() -> JobPolicy:
     s = get_settings()
     return JobPolicy(
@@ -68,5 +87,5 @@ def job_policy() -> JobPolicy:
 def reset() -> None:
     """Forget the settings and adapters (the environment changed)."""
     get_settings.cache_clear()
-    for built in (repository, job_queue, notifier, idempotency_store):
+    for built in (repository, job_queue, notifier, idempotency_store, clinics, submission_quota):
         built.cache_clear()

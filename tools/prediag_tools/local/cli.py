@@ -25,6 +25,7 @@ from prediag_tools.local import demo, logs
 from prediag_tools.local.aws import client
 from prediag_tools.local.cfn import DEFAULT_REGION, TemplateError
 from prediag_tools.local.cognito import Identity, mint_id_token
+from prediag_tools.local.demo_clinic import seed_demo_clinic
 from prediag_tools.local.esm import mapping_uuid
 from prediag_tools.local.moto_server import MotoServer
 from prediag_tools.local.provision import provision
@@ -357,6 +358,7 @@ def invoke(
         except KeyError as exc:
             raise typer.BadParameter(str(exc.args[0]), param_hint="FUNCTION") from exc
         if fresh:
+            seed_demo_clinic(provisioned)
             demo.seed(provisioned)
         env = function_env(
             provisioned, spec, extra={"AWS_ENDPOINT_URL_LAMBDA": lambda_endpoint or LOCAL_LAMBDA}

@@ -18,6 +18,7 @@ from prediag_tools.local import demo, logs, processes
 from prediag_tools.local.apigw import ApiSettings, LocalApi
 from prediag_tools.local.cfn import DEFAULT_REGION
 from prediag_tools.local.cognito import Identity, TokenVerifier, mint_id_token
+from prediag_tools.local.demo_clinic import seed_demo_clinic
 from prediag_tools.local.esm import SqsPoller, StreamPoller
 from prediag_tools.local.lambda_api import LambdaApi
 from prediag_tools.local.metrics import Metrics
@@ -223,6 +224,7 @@ class LocalStack:
         source = {**os.environ, **fake_env}
         parameters = {"Stage": stage, **self.parameters}
         provisioned = provision(self.template_path, self.moto.url, parameters, region=self.region)
+        seed_demo_clinic(provisioned)
         self.provisioned = provisioned
         localise_api_urls(provisioned, self.api.url)
         self.outputs = dict(provisioned.outputs)
