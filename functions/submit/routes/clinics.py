@@ -20,11 +20,11 @@ from prediag import clinics, wiring
 from prediag.clinics import Clinic, ClinicChange, ClinicList, NewClinic
 from prediag.models import Contract
 from routes.admin import admins_only
+from routes.params import ID_PATTERN
 
 logger = Logger(child=True)
 router = Router()  # type: ignore[no-untyped-call]
 
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
 TAGS = ["clinics"]
 _404 = "No clinic is registered with this id"
 _409 = "A clinic is already registered with this id"

@@ -18,7 +18,7 @@ from prediag import ops, wiring
 from prediag.errors import InvalidRequestError
 from prediag.models import Lane, Status
 from routes.admin import admins_only
-from routes.pre_diagnoses import CURSOR_PATTERN, ID_PATTERN
+from routes.params import CURSOR_PATTERN, ID_PATTERN, clinic_filter
 
 router = Router()  # type: ignore[no-untyped-call]
 SINCE_PATTERN = r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?)?$"
@@ -63,16 +63,7 @@ def _json(status: HTTPStatus, body: dict[str, Any]) -> Response[Any]:
 def list_jobs(
     status: Annotated[Status | None, Query(description="Only jobs in this status")] = None,
     lane: Annotated[Lane | None, Query(description="Only jobs of this lane")] = None,
-    clinic_id: Annotated[
-        str | None,
-        Query(
-            alias="clinicId",
-            min_length=1,
-            max_length=64,
-            pattern=ID_PATTERN,
-            description="Only this clinic's jobs",
-        ),
-    ] = None,
+    clinic_id: Annotated[str | None, clinic_filter("Only this clinic's jobs")] = None,
     since: Annotated[
         str | None,
         Query(

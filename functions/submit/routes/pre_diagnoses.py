@@ -21,14 +21,11 @@ from prediag import access, submission, wiring
 from prediag.access import Caller
 from prediag.models import PreDiagnosis, PreDiagnosisRequest
 from prediag.views import Accepted, PreDiagnosisPage, PreDiagnosisSummary
+from routes.params import CURSOR_PATTERN, ID_PATTERN, KEY_PATTERN, USER_PATTERN, clinic_filter
 
 tracer = Tracer()
 router = Router()  # type: ignore[no-untyped-call]
 
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
-USER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@+-]*$"
-CURSOR_PATTERN = r"^[A-Za-z0-9_=-]+$"
-KEY_PATTERN = r"^[A-Za-z0-9_.:+/=-]+$"
 IDEMPOTENCY_KEY_PREFIX = "prediag-submit"
 REPLAYED_HEADER = "Idempotent-Replayed"
 _REPLAYED = "__replayed"
@@ -228,14 +225,7 @@ def list_records(
         ),
     ] = None,
     clinic_id: Annotated[
-        str | None,
-        Query(
-            alias="clinicId",
-            min_length=1,
-            max_length=64,
-            pattern=ID_PATTERN,
-            description="Admins: list this clinic's cases (vets: their own clinic only)",
-        ),
+        str | None, clinic_filter("Admins: list this clinic's cases (vets: their own clinic only)")
     ] = None,
     user_id: Annotated[
         str | None,

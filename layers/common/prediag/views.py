@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import Field
 
 from prediag.models import Contract, Lane, PreDiagnosis, Species, Status, Urgency
+
+SUMMARY_FIELDS = ("id", "clinic_id", "status", "lane", "urgency", "created_at", "updated_at")
+
+
+def fields_of(record: PreDiagnosis, *more: str) -> dict[str, Any]:
+    """The record's fields every summary of it shows (SUMMARY_FIELDS), and `more`."""
+    return {name: getattr(record, name) for name in (*SUMMARY_FIELDS, *more)}
 
 
 class Accepted(Contract):
@@ -37,18 +45,9 @@ class PreDiagnosisSummary(Contract):
     @classmethod
     def of(cls, record: PreDiagnosis) -> PreDiagnosisSummary:
         return cls(
-            id=record.id,
-            user_id=record.user_id,
-            pet_id=record.pet_id,
+            **fields_of(record, "user_id", "pet_id", "vet_id"),
             pet_name=record.request.pet.name,
             species=record.request.pet.species,
-            clinic_id=record.clinic_id,
-            vet_id=record.vet_id,
-            status=record.status,
-            lane=record.lane,
-            urgency=record.urgency,
-            created_at=record.created_at,
-            updated_at=record.updated_at,
         )
 
 

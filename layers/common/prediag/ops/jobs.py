@@ -42,6 +42,7 @@ from prediag.models import (
     Urgency,
 )
 from prediag.repository import DynamoRepository
+from prediag.views import fields_of
 
 MAX_LIMIT = 100
 ROUNDS = 4
@@ -80,17 +81,9 @@ class JobSummary(Contract):
     def of(cls, record: PreDiagnosis) -> JobSummary:
         failed = [a.error for a in record.attempts if a.outcome == "failed" and a.error]
         return cls(
-            id=record.id,
-            created_at=record.created_at,
-            updated_at=record.updated_at,
-            status=record.status,
-            lane=record.lane,
-            urgency=record.urgency,
-            clinic_id=record.clinic_id,
+            **fields_of(record, "redrives", "dead_lettered"),
             species=record.request.pet.species,
             attempts=len(record.attempts),
-            redrives=record.redrives,
-            dead_lettered=record.dead_lettered,
             last_error=record.failure_reason or (failed[-1] if failed else None),
         )
 
