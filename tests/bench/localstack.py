@@ -6,6 +6,7 @@ standard variables, and only its public interfaces used afterwards: the HTTP API
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import signal
@@ -16,6 +17,9 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import boto3
 
 ROOT = Path(__file__).resolve().parents[2]
 PREDIAG = ROOT / ".venv" / "bin" / "prediag"
@@ -53,6 +57,16 @@ class BenchStack:
     lines: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
+    @functools.cached_property
+    def dynamodb(self) -> Any:
+        return boto3.client(
+            "dynamodb",
+            endpoint_url=self.endpoint_url,
+            region_name=REGION,
+            aws_access_key_id="bench",
+            aws_secret_access_key="bench",
+        )
+
     # ------------------------------------------------------------------ public interfaces
     def token(self, user: str) -> str:
         """An ID token from `prediag local token` (the CLI), for this stack's user pool."""
@@ -74,6 +88,26 @@ class BenchStack:
         out = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120)
         if out.returncode != 0:
             raise RuntimeError(f"prediag pause failed: {out.stderr.strip() or out.stdout}")
+
+    def read_records(
+        self, keys: list[dict[str, Any]], attributes: list[str]
+    ) -> list[dict[str, Any]]:
+        """Those attributes of the record table's items (BatchGetItem on the moto endpoint)."""
+        names = {f"#a{i}": name for i, name in enumerate(attributes)}
+        request = {
+            f"prediag-{STAGE}-pre-diagnoses": {
+                "Keys": keys,
+                "ProjectionExpression": ", ".join(names),
+                "ExpressionAttributeNames": names,
+            }
+        }
+        found: list[dict[str, Any]] = []
+        while request:
+            response = self.dynamodb.batch_get_item(RequestItems=request)
+            for items in response["Responses"].values():
+                found.extend(items)
+            request = response.get("UnprocessedKeys") or {}
+        return found
 
     def reports(self, since: int = 0) -> list[Report]:
         """The REPORT lines printed since line number `since`."""

@@ -6,11 +6,17 @@ the API and Lambda's Invoke API (boto3)."""
 from __future__ import annotations
 
 import json
+import os
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from prediag_tools.local import workers
+from prediag_tools.local.provision import FunctionSpec
 from tests.e2e.conftest import alive
 
 if TYPE_CHECKING:
@@ -154,3 +160,55 @@ def test_invoke_api_reports_a_function_error_as_lambda_does(fixture_stack: Runni
     assert error["errorMessage"] == "crash requested by the message"
     assert any("app.py" in frame for frame in error["stackTrace"])
     assert not any("sandbox.py" in frame for frame in error["stackTrace"])
+
+
+# ---------------------------------------------------------------------- inits a few at a time
+INIT_PROBE = """
+import os, time
+_start = time.time()
+time.sleep(0.4)
+with open(os.environ["INIT_LOG"], "a") as log:
+    log.write(f"{_start} {time.time()}\\n")
+
+
+def handler(event, context):
+    return {"pid": os.getpid()}
+"""
+
+
+def _most_at_once(intervals: list[tuple[float, float]]) -> int:
+    edges = sorted([(a, 1) for a, _ in intervals] + [(b, -1) for _, b in intervals])
+    running = most = 0
+    for _, step in edges:
+        running += step
+        most = max(most, running)
+    return most
+
+
+@pytest.mark.parametrize(("slots", "bounded"), [(2, True), (6, False)])
+def test_a_burst_of_cold_starts_initialises_a_few_environments_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, slots: int, bounded: bool
+) -> None:
+    """Six invocations at once start six environments; with two init slots no more than two
+    inits overlap, and every invocation still succeeds (with six, they all overlap: the
+    measure can see an unbounded start)."""
+    (tmp_path / "app.py").write_text(INIT_PROBE)
+    log = tmp_path / "inits.log"
+    monkeypatch.setattr(workers, "_INIT_SLOTS", threading.BoundedSemaphore(slots))
+    spec = FunctionSpec("ProbeFunction", "probe", "arn:probe", tmp_path, "app.handler", 10, 128, {})
+    pool = workers.FunctionPool(spec, {**os.environ, "INIT_LOG": str(log)}, max_workers=6)
+    try:
+        with ThreadPoolExecutor(6) as run:
+            results = list(run.map(lambda _: pool.invoke({}), range(6)))
+    finally:
+        pool.shutdown()
+    assert all(r.ok for r in results), [r.error_message for r in results]
+    assert len({r.response["pid"] for r in results}) == 6  # six environments, each cold
+    intervals = [
+        (float(a), float(b)) for a, b in (line.split() for line in log.read_text().splitlines())
+    ]
+    assert len(intervals) == 6
+    if bounded:
+        assert _most_at_once(intervals) <= 2
+    else:
+        assert _most_at_once(intervals) > 2

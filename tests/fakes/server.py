@@ -115,6 +115,9 @@ class _HttpServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
+    # socketserver listens with a backlog of 5: a burst of analyses opens more connections
+    # than that at once, and the kernel drops the rest's SYNs (retried after 1 s, 3 s, ...).
+    request_queue_size = 512
     fake: FakeProviderServer
 
     def handle_error(self, request: Any, client_address: Any) -> None:

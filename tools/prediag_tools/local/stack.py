@@ -38,7 +38,7 @@ LAMBDA_CREDENTIALS = {
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SESSION_TOKEN": "testing",
 }
-SQS_CONCURRENCY_CAP = 10  # concurrent invocations per SQS mapping at most, whatever its setting
+SQS_CONCURRENCY_CAP = 25  # concurrent invocations per SQS mapping at most, whatever its setting
 DEFAULT_API_CONCURRENCY = 4
 
 

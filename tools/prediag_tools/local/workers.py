@@ -32,6 +32,12 @@ from prediag_tools.local.runtime import Invocation
 
 INIT_TIMEOUT_S = 10.0  # Lambda's limit on the init phase of an on-demand environment
 RUNTIME = "python3.13"
+# Environments initialise at most this many at a time, across the stack. On Lambda each
+# environment has CPU of its own; here they share the machine's cores, and a burst that starts
+# twenty environments on two cores would make each init take ten times as long and overrun the
+# init limit above. An environment holds its slot from its start to its first message (ready,
+# init error) or its exit.
+_INIT_SLOTS = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
 
 
 class PoolBusy(Exception):
@@ -93,7 +99,15 @@ class _Worker:
         self.pool = pool
         stream = f"{time.strftime('%Y/%m/%d')}/[$LATEST]{uuid.uuid4().hex}"
         env = lambda_environment(pool.spec, pool.base_env, log_stream=stream)
-        read_fd, write_fd = os.pipe()
+        while not _INIT_SLOTS.acquire(timeout=0.5):
+            if pool.closed:
+                raise PoolClosed(pool.spec.name)
+        self._init_slot = True
+        try:
+            read_fd, write_fd = os.pipe()
+        except BaseException:
+            self._free_init_slot()
+            raise
         try:
             self.proc = processes.spawn(
                 processes.sandbox_argv("lambda", "--channel", str(write_fd)),
@@ -106,6 +120,7 @@ class _Worker:
             )
         except BaseException:
             os.close(read_fd)
+            self._free_init_slot()
             raise
         finally:
             os.close(write_fd)
@@ -132,11 +147,18 @@ class _Worker:
             self.pool.log(raw.decode("utf-8", "replace").rstrip("\r\n"))
         stream.close()
 
+    def _free_init_slot(self) -> None:
+        if self._init_slot:
+            self._init_slot = False
+            _INIT_SLOTS.release()
+
     def _read_channel(self, channel: IO[str]) -> None:
         with channel:
             for line in channel:
+                self._free_init_slot()  # its first message ends the init, whatever it says
                 with contextlib.suppress(ValueError):
                     self.messages.put(json.loads(line))
+        self._free_init_slot()
         self.messages.put({"type": "exit"})
 
     def next_message(self, timeout_s: float) -> dict[str, Any] | None:
@@ -212,6 +234,10 @@ class FunctionPool:
         self._all: set[_Worker] = set()
         self._starting = 0
         self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     # ------------------------------------------------------------------ logs
     def log(self, line: str) -> None:
