@@ -62,8 +62,16 @@ def log(message: str) -> None:
 
 
 class Suite:
-    def __init__(self, latency: float, repeat: int, rows: set[str], scaling_n: int) -> None:
+    def __init__(
+        self,
+        latency: float,
+        repeat: int,
+        rows: set[str],
+        scaling_n: int,
+        params: dict[str, str] | None = None,
+    ) -> None:
         self.latency = latency
+        self.params = params or {}
         self.repeat = repeat
         self.rows = rows
         self.scaling_n = scaling_n
@@ -83,9 +91,12 @@ class Suite:
     # ------------------------------------------------------------------ default parameters
     def default_stack(self, ai_env: dict[str, str]) -> None:
         L = self.latency
-        batch, conc = template_default("NormalBatchSize"), template_default("NormalMaxConcurrency")
+        batch, conc = (
+            int(self.params.get(name) or template_default(name))
+            for name in ("NormalBatchSize", "NormalMaxConcurrency")
+        )
         capacity = batch * conc
-        with running({}, ai_env) as stack:
+        with running(self.params, ai_env) as stack:
             driver = Driver(stack, self.latency)
             first = driver.one_case(self.timeout(1))
             driver.check_ensemble(first)
@@ -261,18 +272,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated: {ROWS}")
     parser.add_argument("--scaling-n", type=int, default=32, help="cases per scaling run")
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a template parameter for the default-parameter stack (repeatable)",
+    )
     args = parser.parse_args(argv)
+    params = dict(p.split("=", 1) for p in args.param if "=" in p)
+    if len(params) != len(args.param):
+        parser.error("--param takes NAME=VALUE")
     rows = {r.strip() for r in args.rows.split(",") if r.strip()}
     unknown = rows - set(ROWS)
     if unknown:
         parser.error(f"unknown rows: {sorted(unknown)}")
     started = time.monotonic()
     info = machine()
-    suite = Suite(args.latency, args.repeat, rows, args.scaling_n)
+    suite = Suite(args.latency, args.repeat, rows, args.scaling_n, params)
     table = suite.run()
     settings = (
         f"`python -m tests.bench --latency {args.latency} --repeat {args.repeat} "
-        f"--rows {','.join(r for r in ROWS if r in rows)}` "
+        f"--rows {','.join(r for r in ROWS if r in rows)}"
+        f"{''.join(f' --param {k}={v}' for k, v in params.items())}` "
         f"({time.monotonic() - started:.0f} s)"
     )
     if suite.stuck:
