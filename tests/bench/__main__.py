@@ -152,8 +152,11 @@ class Suite:
         makespan.samples.append(burst.makespan / burst.ideal)
         self.row(f"b{n}-median", group, "median case ÷ L").samples.append(burst.quantile(0.5) / L)
         self.row(f"b{n}-p95", group, "p95 case ÷ L").samples.append(burst.quantile(0.95) / L)
-        if burst.failed:
-            self.table[f"b{n}-makespan"].note = f"{burst.failed} cases not completed"
+        problems = [f"{burst.failed} cases not completed"] if burst.failed else []
+        if burst.repeated:
+            problems.append(f"{burst.repeated} cases analysed more than once")
+        note = self.table[f"b{n}-makespan"].note
+        self.table[f"b{n}-makespan"].note = "; ".join(filter(None, [note, *problems]))
 
     def cpu_row(self, cpu_s: float, n: int) -> None:
         self.row("cpu", "local stack CPU", f"CPU ms per case (N={n}, net of idle)", unit="",

@@ -35,6 +35,7 @@ class Case:
     posted_at: float
     done_at: float | None = None
     status: str = "pending"
+    attempts: int = 0
 
     @property
     def latency(self) -> float:
@@ -69,6 +70,11 @@ class Burst:
     @property
     def failed(self) -> int:
         return sum(1 for c in self.cases if c.status != "completed")
+
+    @property
+    def repeated(self) -> int:
+        """Cases analysed more than once (the fake providers never fail, so one attempt each)."""
+        return sum(1 for c in self.cases if c.attempts > 1)
 
     def quantile(self, q: float) -> float:
         """Latency quantile; a case that did not finish counts as infinitely late."""
@@ -149,10 +155,12 @@ class Driver:
             ids = list(pending)
             for start in range(0, len(ids), 100):
                 keys = [{"id": {"S": case_id}} for case_id in ids[start : start + 100]]
-                for item in self.stack.read_records(keys, ["id", "status", "updatedAt"]):
+                found = self.stack.read_records(keys, ["id", "status", "updatedAt", "attempts"])
+                for item in found:
                     case = pending.get(item["id"]["S"])
                     if case is not None and item["status"]["S"] in TERMINAL:
                         case.status = item["status"]["S"]
+                        case.attempts = len(item.get("attempts", {}).get("L", []))
                         case.done_at = _timestamp(item["updatedAt"]["S"])
                         del pending[case.id]
             if pending:
