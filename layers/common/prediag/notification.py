@@ -60,8 +60,10 @@ def notify(
 ) -> str | Literal["skipped"]:
     """Tell the vet about `record` as the stream saw it; the SNS message id, or "skipped".
 
-    A red flag is announced only while the submission stands: a submission refused because its
-    job could not be queued (the owner was answered 503) is never announced.
+    A red flag is not announced for a submission already refused because its job could not be
+    queued (the owner was answered 503). The stream usually delivers the new record before a
+    failing send gives up, so a refused case's red flag may still have gone out: the vet is
+    never kept from an immediate red flag by a queue outage.
     """
     kind = kind_of(record)
     log = {"pre_diagnosis_id": record.id, "kind": kind, "urgency": record.urgency.value}
