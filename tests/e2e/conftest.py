@@ -2,8 +2,10 @@
 
 `start_stack(template)` launches the CLI on free ports and waits for its ready line; the
 returned `RunningStack` gives the URLs, the stack's outputs (read back from moto), its output
-lines, and helpers to mint tokens, read queues, drive the event source mappings through Lambda's
-API, read Lambda's CloudWatch metrics and wait for conditions.
+lines, and helpers to mint tokens, read queues and records, drive the event source mappings
+through Lambda's API, read Lambda's CloudWatch metrics and wait for conditions.
+`start_on_fake_bedrock(fakes)` runs the real template with the fake Bedrock of tests/fakes (the
+`fakes` fixture) as its only provider.
 """
 
 from __future__ import annotations
@@ -24,10 +26,13 @@ import boto3
 import httpx
 import pytest
 
+from prediag.items import record_from_item
+from prediag.models import PreDiagnosis, Status
 from prediag_tools.local import free_port, provision
 from prediag_tools.local.cognito import mint_id_token
 from prediag_tools.local.esm import mapping_uuid
 from prediag_tools.local.stack import identity_of
+from tests.fakes import Behaviour, FakeSet, start_fakes
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -164,6 +169,24 @@ class RunningStack:
     def invocations(self, function: str) -> float:
         """Lambda's Invocations metric of one function (short name, e.g. "analyze")."""
         return self.metric("Invocations", FunctionName=self.function_name(function))
+
+    def record(self, record_id: str) -> PreDiagnosis:
+        """A pre-diagnosis as its table holds it now (consistent read)."""
+        item = self.aws("dynamodb").get_item(
+            TableName=self.outputs["PreDiagnosesTableName"],
+            Key={"id": {"S": record_id}},
+            ConsistentRead=True,
+        )["Item"]
+        return record_from_item(item)
+
+    def until_status(self, record_id: str, status: Status, timeout: float) -> None:
+        """Wait until a pre-diagnosis has `status`; fail the test after `timeout` seconds."""
+
+        def reached() -> bool:
+            return self.record(record_id).status is status
+
+        reached.__name__ = f"{record_id} is {status.value}"
+        wait_for(reached, timeout)
 
 
 def _start(
@@ -320,3 +343,27 @@ def real_stack() -> Iterator[RunningStack]:
     finally:
         stop_stack_now(stack)
         sys.stdout.write(f"\n[local stack (template.yaml) ready in {stack.ready_seconds:.2f}s]\n")
+
+
+# ---------------------------------------------------------------------- the fake Bedrock
+@pytest.fixture(scope="module")
+def fakes() -> Iterator[FakeSet]:
+    """The fake AI provider servers of tests/fakes, for one test module."""
+    with start_fakes() as started:
+        yield started
+
+
+@pytest.fixture
+def healthy_provider(fakes: FakeSet) -> Iterator[None]:
+    """The fake Bedrock answers normally during the test, and again after it."""
+    fakes.bedrock.set_default(Behaviour("ok"))
+    yield
+    fakes.bedrock.set_default(Behaviour("ok"))
+
+
+def start_on_fake_bedrock(fakes: FakeSet, *extra: str) -> RunningStack:
+    """The real template with Bedrock, the fake one, as the only provider (`extra`: more
+    `prediag local start` arguments)."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", fakes.bedrock.url)
+        return _start(REAL_TEMPLATE, "--param", "AiProviders=bedrock", *extra)

@@ -27,15 +27,18 @@ from prediag import clinics
 from prediag.clinic_registry import DynamoClinics
 from prediag.clinics import NewClinic
 from prediag.errors import ConflictError
-from prediag.items import record_from_item
-from prediag.models import PreDiagnosis, Status
-from tests.e2e.conftest import PREDIAG, REAL_TEMPLATE, ROOT, _start, stop_stack_now, wait_for
-from tests.fakes import Behaviour, FakeSet, start_fakes
+from prediag.models import Status
+from tests.e2e.conftest import PREDIAG, ROOT, start_on_fake_bedrock, stop_stack_now, wait_for
+from tests.fakes import Behaviour, FakeSet
 
 if TYPE_CHECKING:
     from tests.e2e.conftest import RunningStack
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.timeout(120),
+    pytest.mark.usefixtures("healthy_provider"),
+]
 
 CHROMIUM = os.environ.get("PREDIAG_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -55,16 +58,8 @@ FAULT = Behaviour("server_error", status=500)
 
 # ---------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
-def fakes() -> Iterator[FakeSet]:
-    with start_fakes() as started:
-        yield started
-
-
-@pytest.fixture(scope="module")
 def stack(fakes: FakeSet) -> Iterator[RunningStack]:
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", fakes.bedrock.url)
-        running = _start(REAL_TEMPLATE, "--param", "AiProviders=bedrock")
+    running = start_on_fake_bedrock(fakes)
     try:
         yield running
     finally:
@@ -87,13 +82,6 @@ def _launch(playwright: Playwright) -> Browser:
         return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
     except Exception as exc:  # a failure, never a skip
         pytest.fail(f"headless Chromium ({CHROMIUM}) did not start: {exc}")
-
-
-@pytest.fixture(autouse=True)
-def healthy_provider(fakes: FakeSet) -> Iterator[None]:
-    fakes.bedrock.set_default(Behaviour("ok"))
-    yield
-    fakes.bedrock.set_default(Behaviour("ok"))
 
 
 @pytest.fixture(scope="module")
@@ -136,23 +124,6 @@ def _submit(stack: RunningStack, name: str = "request-normal.json", clinic: str 
         )
     assert response.status_code == 201, response.text
     return str(response.json()["id"])
-
-
-def _record(stack: RunningStack, record_id: str) -> PreDiagnosis:
-    item = stack.aws("dynamodb").get_item(
-        TableName=stack.outputs["PreDiagnosesTableName"],
-        Key={"id": {"S": record_id}},
-        ConsistentRead=True,
-    )["Item"]
-    return record_from_item(item)
-
-
-def _until(stack: RunningStack, record_id: str, status: Status, timeout: float) -> None:
-    def reached() -> bool:
-        return _record(stack, record_id).status is status
-
-    reached.__name__ = f"{record_id} is {status.value}"
-    wait_for(reached, timeout)
 
 
 def _row(page: Page, record_id: str) -> Any:
@@ -201,8 +172,8 @@ def test_filtering_to_failed_and_opening_a_failed_job_shows_each_providers_error
 ) -> None:
     fakes.bedrock.set_default(FAULT)
     job = _submit(stack)
-    _until(stack, job, Status.FAILED, 30)
-    wait_for(lambda: _record(stack, job).dead_lettered, 10)
+    stack.until_status(job, Status.FAILED, 30)
+    wait_for(lambda: stack.record(job).dead_lettered, 10)
     page = admin_page
 
     page.select_option("#filters select[name=status]", "failed")
@@ -240,14 +211,14 @@ def test_redriving_a_failed_job_previews_it_asks_to_confirm_and_it_completes(
 ) -> None:
     page = admin_page
     job = page.locator("#job").get_attribute("data-id")
-    assert job and _record(stack, job).status is Status.FAILED
+    assert job and stack.record(job).status is Status.FAILED
 
     page.click("#redrive-one")
     dialog = _confirm(page)
     expect(dialog.locator(f'table.preview tr[data-id="{job}"]')).to_have_attribute(
         "data-action", "would_redrive"
     )
-    assert _record(stack, job).status is Status.FAILED  # the preview was a dry run
+    assert stack.record(job).status is Status.FAILED  # the preview was a dry run
     dialog.locator("#confirm-ok").click()
 
     expect(page.locator("#toast")).to_contain_text("1 job(s) redriven")
@@ -258,7 +229,7 @@ def test_redriving_a_failed_job_previews_it_asks_to_confirm_and_it_completes(
     expect(detail.locator("table.notifications tr[data-kind=completed]")).to_have_count(
         1, timeout=10_000
     )
-    record = _record(stack, job)
+    record = stack.record(job)
     assert (record.status, record.redrives) == (Status.COMPLETED, 1)
 
 
@@ -267,8 +238,8 @@ def test_redriving_all_failed_jobs_shows_the_dry_run_first_and_cancel_changes_no
 ) -> None:
     fakes.bedrock.set_default(FAULT)
     job = _submit(stack)
-    _until(stack, job, Status.FAILED, 30)
-    wait_for(lambda: _record(stack, job).dead_lettered, 10)
+    stack.until_status(job, Status.FAILED, 30)
+    wait_for(lambda: stack.record(job).dead_lettered, 10)
     page = admin_page
 
     page.click("#redrive-failed")
@@ -277,13 +248,13 @@ def test_redriving_all_failed_jobs_shows_the_dry_run_first_and_cancel_changes_no
     dialog.locator("#confirm-cancel").click()
     expect(dialog).to_be_hidden()
     time.sleep(0.5)
-    assert _record(stack, job).status is Status.FAILED
+    assert stack.record(job).status is Status.FAILED
 
     fakes.bedrock.set_default(Behaviour("ok"))
     _row(page, job).locator("input[type=checkbox]").check(timeout=10_000)
     page.click("#redrive-selected")
     _confirm(page).locator("#confirm-ok").click()
-    _until(stack, job, Status.COMPLETED, 20)
+    stack.until_status(job, Status.COMPLETED, 20)
 
 
 def test_pausing_and_resuming_a_lane_from_the_console_each_confirmed(
@@ -300,13 +271,13 @@ def test_pausing_and_resuming_a_lane_from_the_console_each_confirmed(
     expect(lane.locator("td.warn")).to_have_text("paused", timeout=10_000)
     job = _submit(stack)
     time.sleep(3.0)
-    assert _record(stack, job).status is Status.PENDING
+    assert stack.record(job).status is Status.PENDING
     expect(lane.locator('td[data-count="waiting"]')).to_have_text("1", timeout=10_000)
 
     lane.locator('button[data-action="resume"]').click()
     _confirm(page).locator("#confirm-ok").click()
     expect(lane.locator("td.ok")).to_have_text("running", timeout=10_000)
-    _until(stack, job, Status.COMPLETED, 20)
+    stack.until_status(job, Status.COMPLETED, 20)
 
 
 # ---------------------------------------------------------------------- vets and owners
@@ -406,7 +377,7 @@ def test_the_cli_finds_the_stack_by_its_ports_and_a_wrong_stage_creates_nothing(
     )
     assert submitted.returncode == 0, submitted.stderr
     job = json.loads(submitted.stdout)["id"]
-    assert _record(stack, job).id == job  # the API of the stack at that endpoint took it
+    assert stack.record(job).id == job  # the API of the stack at that endpoint took it
 
     tables = stack.aws("dynamodb").list_tables()["TableNames"]
     typo = _prediag("stats", "--api", _port(stack.api_url), "--stage", "typo")

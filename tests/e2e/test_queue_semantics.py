@@ -4,7 +4,8 @@ with the vet told, redrive, safe redelivery, priority lanes, pause/resume - obse
 the API, the AWS APIs, the `prediag` CLI and the stack's own structured logs.
 
 The analysis runs one provider, Bedrock, through boto3 against the fake Bedrock server of
-tests/fakes started here: the test makes it answer 500 (a real fault) or answer normally.
+tests/fakes (the `fakes` fixture of conftest.py): the test makes it answer 500 (a real fault)
+or answer normally.
 """
 
 from __future__ import annotations
@@ -22,39 +23,33 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from prediag import ops
-from prediag.items import record_from_item
-from prediag.models import PreDiagnosis, Status
-from tests.e2e.conftest import PREDIAG, REAL_TEMPLATE, _start, stop_stack_now, wait_for
-from tests.fakes import Behaviour, FakeSet, start_fakes
+from prediag.models import Status
+from tests.e2e.conftest import PREDIAG, start_on_fake_bedrock, stop_stack_now, wait_for
+from tests.fakes import Behaviour, FakeSet
 
 if TYPE_CHECKING:
     from tests.e2e.conftest import RunningStack
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.timeout(120),
+    pytest.mark.usefixtures("healthy_provider"),
+]
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 FAULT = Behaviour("server_error", status=500)
 
 
 @pytest.fixture(scope="module")
-def fakes() -> Iterator[FakeSet]:
-    with start_fakes() as started:
-        yield started
-
-
-@pytest.fixture(scope="module")
 def stack(fakes: FakeSet) -> Iterator[RunningStack]:
     """The real template with Bedrock (the fake) as the only provider, and a normal lane of
     2 pollers x 5 messages, so a backlog of 50 takes a while to drain."""
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", fakes.bedrock.url)
-        running = _start(
-            REAL_TEMPLATE,
-            "--param", "AiProviders=bedrock",
-            "--param", "NormalMaxConcurrency=2",
-            "--param", "NormalBatchSize=5",
-            "--param", "SubmissionsPerOwnerPerHour=1000",  # a backlog of 51 from one owner
-        )  # fmt: skip
+    running = start_on_fake_bedrock(
+        fakes,
+        "--param", "NormalMaxConcurrency=2",
+        "--param", "NormalBatchSize=5",
+        "--param", "SubmissionsPerOwnerPerHour=1000",  # a backlog of 51 from one owner
+    )  # fmt: skip
     try:
         yield running
     finally:
@@ -78,13 +73,6 @@ def inbox(stack: RunningStack) -> str:
     return url
 
 
-@pytest.fixture(autouse=True)
-def healthy_provider(fakes: FakeSet) -> Iterator[None]:
-    fakes.bedrock.set_default(Behaviour("ok"))
-    yield
-    fakes.bedrock.set_default(Behaviour("ok"))
-
-
 # ---------------------------------------------------------------------- helpers
 def _submit(stack: RunningStack, name: str = "request-normal.json", token: str = "") -> str:
     body: dict[str, Any] = json.loads((EVENTS / name).read_text())
@@ -94,23 +82,6 @@ def _submit(stack: RunningStack, name: str = "request-normal.json", token: str =
         response = http.post("/pre-diagnoses", json=body, headers={"Authorization": token})
     assert response.status_code == 201, response.text
     return str(response.json()["id"])
-
-
-def _record(stack: RunningStack, record_id: str) -> PreDiagnosis:
-    item = stack.aws("dynamodb").get_item(
-        TableName=stack.outputs["PreDiagnosesTableName"],
-        Key={"id": {"S": record_id}},
-        ConsistentRead=True,
-    )["Item"]
-    return record_from_item(item)
-
-
-def _until_status(stack: RunningStack, record_id: str, status: Status, timeout: float) -> None:
-    def reached() -> bool:
-        return _record(stack, record_id).status is status
-
-    reached.__name__ = f"{record_id} is {status.value}"
-    wait_for(reached, timeout)
 
 
 def _prediag(stack: RunningStack, *args: str) -> subprocess.CompletedProcess[str]:
@@ -175,13 +146,13 @@ def test_a_job_failing_twice_is_retried_after_2_then_4_seconds_and_completes_on_
     job = _submit(stack)
 
     def failed_twice() -> bool:
-        return [a.outcome for a in _record(stack, job).attempts] == ["failed", "failed"]
+        return [a.outcome for a in stack.record(job).attempts] == ["failed", "failed"]
 
     wait_for(failed_twice, 20, interval=0.1)
     fakes.bedrock.set_default(Behaviour("ok"))  # the fault is gone before the third attempt
-    _until_status(stack, job, Status.COMPLETED, 20)
+    stack.until_status(job, Status.COMPLETED, 20)
 
-    attempts = _record(stack, job).attempts
+    attempts = stack.record(job).attempts
     assert [(a.number, a.outcome) for a in attempts] == [
         (1, "failed"),
         (2, "failed"),
@@ -216,7 +187,7 @@ def test_a_job_that_always_fails_ends_failed_in_the_dlq_the_vet_is_told_and_redr
 ) -> None:
     fakes.bedrock.set_default(FAULT)
     job = _submit(stack)
-    _until_status(stack, job, Status.FAILED, 25)
+    stack.until_status(job, Status.FAILED, 25)
     seen: list[Any] = []
     failed_notes = wait_for(lambda: _notes(stack, inbox, job, seen), 10)
     assert [(n["kind"], n["status"]) for n in failed_notes] == [("failed", "failed")]
@@ -229,15 +200,15 @@ def test_a_job_that_always_fails_ends_failed_in_the_dlq_the_vet_is_told_and_redr
     assert job in [r["id"] for r in json.loads(listed.stdout)["items"]]
     dry = _prediag(stack, "redrive", "--dry-run")
     assert dry.returncode == 0 and job in dry.stdout and "would_redrive" in dry.stdout
-    assert _record(stack, job).status is Status.FAILED
+    assert stack.record(job).status is Status.FAILED
 
     fakes.bedrock.set_default(Behaviour("ok"))  # the fault is gone
     redriven = _prediag(stack, "redrive")
 
     assert redriven.returncode == 0, redriven.stdout + redriven.stderr
     assert job in redriven.stdout and "1 job(s) redriven" in redriven.stdout
-    _until_status(stack, job, Status.COMPLETED, 20)
-    record = _record(stack, job)
+    stack.until_status(job, Status.COMPLETED, 20)
+    record = stack.record(job)
     assert record.redrives == 1
     assert [a.outcome for a in record.attempts] == ["failed"] * 3 + ["succeeded"]
     assert _lane(_stats(stack), "normal")["dead"] == 0
@@ -250,8 +221,8 @@ def test_concurrent_redrives_through_the_cli_and_the_api_analyse_once_and_answer
 ) -> None:
     fakes.bedrock.set_default(FAULT)
     job = _submit(stack)
-    _until_status(stack, job, Status.FAILED, 25)
-    wait_for(lambda: _record(stack, job).dead_lettered, 10)
+    stack.until_status(job, Status.FAILED, 25)
+    wait_for(lambda: stack.record(job).dead_lettered, 10)
     fakes.bedrock.set_default(Behaviour("ok"))
     admin = stack.token("admin-races@example.com", groups=["admins"])
     each = 6
@@ -279,8 +250,8 @@ def test_concurrent_redrives_through_the_cli_and_the_api_analyse_once_and_answer
     reports = [a.json() for a in answers] + [json.loads(r.stdout) for r in runs]
     actions = [item["action"] for report in reports for item in report["items"]]
     assert sorted(actions) == ["redriven"] + ["skipped"] * (2 * each - 1)
-    _until_status(stack, job, Status.COMPLETED, 20)
-    record = _record(stack, job)
+    stack.until_status(job, Status.COMPLETED, 20)
+    record = stack.record(job)
     assert record.redrives == 1
     assert [a.outcome for a in record.attempts] == ["failed"] * 3 + ["succeeded"]
     wait_for(lambda: _lane(_quick_stats(stack), "normal")["dead"] == 0, 10)
@@ -291,7 +262,7 @@ def test_a_redrive_right_after_the_failure_leaves_no_stray_letter_and_logs_no_er
 ) -> None:
     fakes.bedrock.set_default(FAULT)
     job = _submit(stack)
-    _until_status(stack, job, Status.FAILED, 25)
+    stack.until_status(job, Status.FAILED, 25)
     fakes.bedrock.set_default(Behaviour("ok"))
 
     def redriven() -> bool:  # at once, and again until the record may be redriven
@@ -299,7 +270,7 @@ def test_a_redrive_right_after_the_failure_leaves_no_stray_letter_and_logs_no_er
         return [i["action"] for i in json.loads(result.stdout)["items"]] == ["redriven"]
 
     wait_for(redriven, 15, interval=0.05)
-    _until_status(stack, job, Status.COMPLETED, 20)
+    stack.until_status(job, Status.COMPLETED, 20)
     time.sleep(1.0)  # a stray letter or error would show within the poller's next rounds
     assert _lane(_quick_stats(stack), "normal")["dead"] == 0
     assert [r for r in _log_records(stack, job) if r["level"] == "ERROR"] == []
@@ -309,11 +280,11 @@ def test_a_redelivered_finished_message_changes_nothing_and_notifies_nothing(
     stack: RunningStack, fakes: FakeSet, inbox: str
 ) -> None:
     job = _submit(stack)
-    _until_status(stack, job, Status.COMPLETED, 20)
+    stack.until_status(job, Status.COMPLETED, 20)
     seen: list[Any] = []
     wait_for(lambda: _notes(stack, inbox, job, seen), 10)
-    wait_for(lambda: _record(stack, job).notifications, 10)  # noted on the record once sent
-    finished = _record(stack, job)
+    wait_for(lambda: stack.record(job).notifications, 10)  # noted on the record once sent
+    finished = stack.record(job)
     calls = len(fakes.bedrock.requests)
     before = stack.invocations("analyze")
     message = {"preDiagnosisId": job, "userId": finished.user_id, "petId": finished.pet_id}
@@ -330,7 +301,7 @@ def test_a_redelivered_finished_message_changes_nothing_and_notifies_nothing(
 
     wait_for(lane_empty, 10)  # the duplicate was consumed and deleted, not failed
     time.sleep(1.0)  # time for a (wrong) notification to arrive
-    assert _record(stack, job) == finished
+    assert stack.record(job) == finished
     assert len(fakes.bedrock.requests) == calls
     assert len(_notes(stack, inbox, job, seen)) == 1
 
@@ -359,7 +330,7 @@ def test_an_urgent_case_submitted_behind_50_normal_ones_finishes_before_them(
         ]
 
     wait_for(all_done, 45, interval=0.5)
-    done = {i: _record(stack, i) for i in [*normal, urgent]}
+    done = {i: stack.record(i) for i in [*normal, urgent]}
     assert all(r.status is Status.COMPLETED for r in done.values())
     urgent_at = done[urgent].updated_at
     ahead = sum(1 for i in normal if done[i].updated_at < urgent_at)
@@ -378,11 +349,11 @@ def test_pause_stops_consumption_and_resume_restarts_it(stack: RunningStack) -> 
         before = stack.invocations("analyze")
         job = _submit(stack)
         time.sleep(3.0)
-        assert _record(stack, job).status is Status.PENDING
+        assert stack.record(job).status is Status.PENDING
         assert stack.invocations("analyze") == before
         assert _lane(_stats(stack), "normal")["waiting"] == 1
     finally:
         resumed = _prediag(stack, "resume")
     assert resumed.returncode == 0, resumed.stderr
     assert resumed.stdout.count("Enabled") == 2
-    _until_status(stack, job, Status.COMPLETED, 15)
+    stack.until_status(job, Status.COMPLETED, 15)

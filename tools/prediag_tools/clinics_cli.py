@@ -7,6 +7,7 @@ once it is registered and active; a clinic is never deleted, it is deactivated.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -58,12 +59,15 @@ def _target(
     return _directory(resolve_target(stack, endpoint, api, stage, region))
 
 
+def _state(active: bool) -> Text:
+    return Text("active", style="green") if active else Text("inactive", style="red")
+
+
 def _show(clinic: Clinic, as_json: bool) -> None:
     if as_json:
         _print_json(clinic.dump())
         return
-    state = Text("active", style="green") if clinic.active else Text("inactive", style="red")
-    console.print(Text.assemble(clinic.clinic_id, "  ", clinic.name, "  ", state))
+    console.print(Text.assemble(clinic.clinic_id, "  ", clinic.name, "  ", _state(clinic.active)))
 
 
 def _change(directory: DynamoClinics, clinic_id: str, what: dict[str, object]) -> Clinic:
@@ -93,8 +97,9 @@ def list_clinics(
         return
     table = Table("clinic", "name", "state", "registered")
     for c in found.items:
-        state = Text("active", style="green") if c.active else Text("inactive", style="red")
-        table.add_row(c.clinic_id, c.name, state, c.created_at.isoformat(timespec="seconds"))
+        table.add_row(
+            c.clinic_id, c.name, _state(c.active), c.created_at.isoformat(timespec="seconds")
+        )
     console.print(table)
 
 
@@ -161,31 +166,29 @@ def rename(
     _show(_change(directory, clinic_id, {"name": name}), as_json)
 
 
-@app.command()
-def deactivate(
-    clinic_id: ClinicArg,
-    as_json: JsonOpt = False,
-    stack: StackOpt = None,
-    endpoint: EndpointOpt = None,
-    api: ApiOpt = None,
-    stage: StageOpt = None,
-    region: RegionOpt = None,
-) -> None:
-    """Stop a clinic taking cases; its vets see none of its records until it is active again."""
-    directory = _target(stack, endpoint, api, stage, region)
-    _show(_change(directory, clinic_id, {"active": False}), as_json)
+def _activation(active: bool, help_text: str) -> Callable[..., None]:
+    """The command of `deactivate` (active=False) and `activate` (active=True)."""
+
+    def command(
+        clinic_id: ClinicArg,
+        as_json: JsonOpt = False,
+        stack: StackOpt = None,
+        endpoint: EndpointOpt = None,
+        api: ApiOpt = None,
+        stage: StageOpt = None,
+        region: RegionOpt = None,
+    ) -> None:
+        directory = _target(stack, endpoint, api, stage, region)
+        _show(_change(directory, clinic_id, {"active": active}), as_json)
+
+    command.__doc__ = help_text
+    return command
 
 
-@app.command()
-def activate(
-    clinic_id: ClinicArg,
-    as_json: JsonOpt = False,
-    stack: StackOpt = None,
-    endpoint: EndpointOpt = None,
-    api: ApiOpt = None,
-    stage: StageOpt = None,
-    region: RegionOpt = None,
-) -> None:
-    """Let a clinic take cases again."""
-    directory = _target(stack, endpoint, api, stage, region)
-    _show(_change(directory, clinic_id, {"active": True}), as_json)
+deactivate = app.command("deactivate")(
+    _activation(
+        False,
+        "Stop a clinic taking cases; its vets see none of its records until it is active again.",
+    )
+)
+activate = app.command("activate")(_activation(True, "Let a clinic take cases again."))

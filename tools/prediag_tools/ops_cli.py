@@ -25,6 +25,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -646,33 +647,31 @@ def _set_analysis(
     console.print(f"analysis {'resumed' if enabled else 'paused'} at {stamp}")
 
 
-@app.command()
-def pause(
-    lane: LaneOpt = None,
-    wait: Annotated[
-        float, typer.Option(help="Seconds to wait for the mappings to settle (AWS)")
-    ] = 60.0,
-    stack: StackOpt = None,
-    endpoint: EndpointOpt = None,
-    api: ApiOpt = None,
-    stage: StageOpt = None,
-    region: RegionOpt = None,
-) -> None:
-    """Stop the analysis (disable its event source mappings); messages wait in the lanes."""
-    _set_analysis(False, lane, wait, resolve_target(stack, endpoint, api, stage, region))
+def _analysis_switch(enabled: bool, help_text: str) -> Callable[..., None]:
+    """The command of `pause` (enabled=False) and `resume` (enabled=True)."""
+
+    def command(
+        lane: LaneOpt = None,
+        wait: Annotated[
+            float, typer.Option(help="Seconds to wait for the mappings to settle (AWS)")
+        ] = 60.0,
+        stack: StackOpt = None,
+        endpoint: EndpointOpt = None,
+        api: ApiOpt = None,
+        stage: StageOpt = None,
+        region: RegionOpt = None,
+    ) -> None:
+        _set_analysis(enabled, lane, wait, resolve_target(stack, endpoint, api, stage, region))
+
+    command.__doc__ = help_text
+    return command
 
 
-@app.command()
-def resume(
-    lane: LaneOpt = None,
-    wait: Annotated[
-        float, typer.Option(help="Seconds to wait for the mappings to settle (AWS)")
-    ] = 60.0,
-    stack: StackOpt = None,
-    endpoint: EndpointOpt = None,
-    api: ApiOpt = None,
-    stage: StageOpt = None,
-    region: RegionOpt = None,
-) -> None:
-    """Start the analysis again (enable its event source mappings)."""
-    _set_analysis(True, lane, wait, resolve_target(stack, endpoint, api, stage, region))
+pause = app.command("pause")(
+    _analysis_switch(
+        False, "Stop the analysis (disable its event source mappings); messages wait in the lanes."
+    )
+)
+resume = app.command("resume")(
+    _analysis_switch(True, "Start the analysis again (enable its event source mappings).")
+)

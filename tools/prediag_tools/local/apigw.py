@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import fnmatch
 import re
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -28,7 +27,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from prediag_tools.local import logs
 from prediag_tools.local.cognito import TokenVerifier, Unauthorized, apigw_claims
-from prediag_tools.local.httpserver import JsonRequestHandler, LoopbackServer
+from prediag_tools.local.httpserver import JsonRequestHandler, LoopbackServer, ServedInThread
 from prediag_tools.local.provision import ApiRoute
 from prediag_tools.local.workers import FunctionPool, PoolBusy, PoolClosed
 
@@ -142,8 +141,10 @@ def _group(name: str) -> str:
     return re.sub(r"\W", "_", name)
 
 
-class LocalApi:
+class LocalApi(ServedInThread):
     """Routes + event building; `serve()` runs the HTTP server on 127.0.0.1 in a thread."""
+
+    thread_name = "local-api"
 
     def __init__(
         self,
@@ -171,7 +172,6 @@ class LocalApi:
         self.host = raw_host.decode() if isinstance(raw_host, bytes) else str(raw_host)
         self.port = int(address[1])
         self.url = f"http://{self.host}:{self.port}"
-        self._thread: threading.Thread | None = None
 
     def add_route(
         self, spec: ApiRoute, runtime: FunctionPool, verifier: TokenVerifier | None
@@ -201,22 +201,6 @@ class LocalApi:
                 params = {k: unquote(v) for k, v in found.groupdict().items()}
                 return route, params, same_path
         return None, {}, same_path
-
-    def serve(self) -> None:
-        self._thread = threading.Thread(
-            target=self.server.serve_forever,
-            kwargs={"poll_interval": 0.2},
-            daemon=True,
-            name="local-api",
-        )
-        self._thread.start()
-
-    def close(self) -> None:
-        if self._thread is not None:
-            self.server.shutdown()
-            self._thread.join(5)
-            self._thread = None
-        self.server.server_close()
 
     def is_binary(self, content_type: str | None) -> bool:
         if not content_type:

@@ -60,6 +60,14 @@ ParamOpt = Annotated[
 ]
 StageOpt = Annotated[str, typer.Option(help="Stage parameter (part of every resource name)")]
 RegionOpt = Annotated[str, typer.Option(help="AWS::Region of the emulated resources")]
+MotoEndpointOpt = Annotated[
+    str | None,
+    typer.Option(
+        envvar="PREDIAG_ENDPOINT",
+        help="moto endpoint of a running local stack (URL, or :PORT)",
+        show_default="the running local stack",
+    ),
+]
 
 
 def _parse_params(values: list[str] | None) -> dict[str, str]:
@@ -288,14 +296,7 @@ def invoke(
     event: Annotated[
         Path, typer.Option("--event", "-e", help="Event JSON file", exists=True, dir_okay=False)
     ],
-    endpoint: Annotated[
-        str | None,
-        typer.Option(
-            envvar="PREDIAG_ENDPOINT",
-            help="moto endpoint of a running local stack (URL, or :PORT)",
-            show_default="the running local stack",
-        ),
-    ] = None,
+    endpoint: MotoEndpointOpt = None,
     fresh: Annotated[
         bool,
         typer.Option(help="Start a fresh moto server with new resources (and the demo record)"),
@@ -384,14 +385,7 @@ def token(
         list[str] | None, typer.Option("--group", "-g", help="vets | admins (repeatable)")
     ] = None,
     clinic: Annotated[str | None, typer.Option(help="custom:clinic_id of the user")] = None,
-    endpoint: Annotated[
-        str | None,
-        typer.Option(
-            envvar="PREDIAG_ENDPOINT",
-            help="moto endpoint of a running local stack (URL, or :PORT)",
-            show_default="the running local stack",
-        ),
-    ] = None,
+    endpoint: MotoEndpointOpt = None,
     api: Annotated[
         str | None,
         typer.Option(

@@ -3,6 +3,8 @@
 - `LoopbackServer`: a threading HTTP server whose listen backlog holds a burst (the standard
   library's default of 5 resets connections under load) and whose handler errors are one log
   line, never a traceback on the terminal.
+- `ServedInThread`: the serve/close of a server object holding a `LoopbackServer`: it serves from a
+  daemon thread until closed, and closing frees the port.
 - `JsonRequestHandler`: every method, known or not, reaches `dispatch()`; malformed requests
   (bad request line, header too long, bad or negative `Content-Length`, both `Content-Length`
   and `Transfer-Encoding`, a body over the limit) are answered at once with a JSON error and the
@@ -15,6 +17,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -47,6 +50,30 @@ class LoopbackServer(ThreadingHTTPServer):
         if isinstance(exc, ConnectionError | TimeoutError | socket.timeout):
             return  # the client went away
         logs.emit(self.log_name, f"{client_address[0]}: {type(exc).__name__}: {exc}")
+
+
+class ServedInThread:
+    """A `LoopbackServer` (bound at creation) served from a daemon thread named `thread_name`."""
+
+    thread_name = "http"
+    server: LoopbackServer
+    _thread: threading.Thread | None = None
+
+    def serve(self) -> None:
+        self._thread = threading.Thread(
+            target=self.server.serve_forever,
+            kwargs={"poll_interval": 0.2},
+            daemon=True,
+            name=self.thread_name,
+        )
+        self._thread.start()
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self.server.shutdown()
+            self._thread.join(5)
+            self._thread = None
+        self.server.server_close()
 
 
 class JsonRequestHandler(BaseHTTPRequestHandler):

@@ -32,7 +32,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from prediag_tools.local import logs
 from prediag_tools.local.esm import SqsPoller, StreamPoller, UpdateError
-from prediag_tools.local.httpserver import JsonRequestHandler, LoopbackServer
+from prediag_tools.local.httpserver import JsonRequestHandler, LoopbackServer, ServedInThread
 from prediag_tools.local.workers import FunctionPool, PoolBusy, PoolClosed
 
 Poller = SqsPoller | StreamPoller
@@ -61,8 +61,10 @@ def _invalid(message: str) -> LambdaError:
     return LambdaError(400, "InvalidParameterValueException", message)
 
 
-class LambdaApi:
+class LambdaApi(ServedInThread):
     """The Lambda API server; `serve()` runs it in a thread. Bound (or failing) at creation."""
+
+    thread_name = "lambda-api"
 
     def __init__(self, host: str = "127.0.0.1", port: int = 3001) -> None:
         self.mappings: dict[str, Poller] = {}
@@ -77,29 +79,12 @@ class LambdaApi:
         self.server.log_name = "lambda"
         self.port = int(self.server.server_address[1])
         self.url = f"http://{host}:{self.port}"
-        self._thread: threading.Thread | None = None
 
     def add_mapping(self, poller: Poller) -> None:
         self.mappings[poller.uuid] = poller
 
     def add_function(self, pool: FunctionPool) -> None:
         self.functions[pool.spec.name] = pool
-
-    def serve(self) -> None:
-        self._thread = threading.Thread(
-            target=self.server.serve_forever,
-            kwargs={"poll_interval": 0.2},
-            daemon=True,
-            name="lambda-api",
-        )
-        self._thread.start()
-
-    def close(self) -> None:
-        if self._thread is not None:
-            self.server.shutdown()
-            self._thread.join(5)
-            self._thread = None
-        self.server.server_close()
 
     # ------------------------------------------------------------------ operations
     def function(self, name: str) -> FunctionPool:
