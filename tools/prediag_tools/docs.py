@@ -1,4 +1,8 @@
-"""Documents generated from code, so they cannot drift: `python -m prediag_tools.docs`."""
+"""Documents generated from code, so they cannot drift: `python -m prediag_tools.docs`.
+
+It also writes the triage matcher's prefilter (prediag_tools.triage_anchors), generated from the
+rule table like docs/triage.md.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import sys
 from pathlib import Path
 
 from prediag.triage import RULES, RULES_VERSION
+from prediag_tools import triage_anchors
 from prediag_tools.local.cfn import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,7 +107,11 @@ def readme_with_parameters(readme: str) -> str:
 def main() -> int:
     TRIAGE_DOC.write_text(triage_markdown(), encoding="utf-8")
     README.write_text(readme_with_parameters(README.read_text(encoding="utf-8")), encoding="utf-8")
-    print(f"wrote {TRIAGE_DOC.relative_to(ROOT)} and the parameter table of README.md")
+    anchors = triage_anchors.write()
+    print(
+        f"wrote {TRIAGE_DOC.relative_to(ROOT)}, the parameter table of README.md and "
+        f"{anchors.relative_to(ROOT)}"
+    )
     return 0
 
 
