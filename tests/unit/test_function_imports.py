@@ -73,6 +73,8 @@ def test_the_api_function_loads_no_module_it_only_needs_for_the_document_or_the_
     # the settings read prediag.ai.settings; the ensemble and its providers are analyze's
     assert "prediag.ai.settings" in modules
     assert not [m for m in modules if m.startswith("prediag.ai.") and m != "prediag.ai.settings"]
+    # the vet notifier is the notify function's
+    assert "prediag.notifier" not in modules
     # the rule table is read from its parse (rules.json), not with the TOML parser
     assert "prediag.triage.rules" in modules
     assert "tomllib" not in modules
