@@ -9,15 +9,17 @@ not at run time, where the parse is the cost being saved. A group that changed s
 was written has no entry, and the matcher then reads it without a prefilter: a stale file costs
 time, never a flag (and a test fails until `make docs` is run).
 
-`required_literals(pattern)`: in a sequence, consecutive items that match few strings (literal
-characters, small alternations and classes of them, optional or twice-repeated ones) are spelt
-out together ("(?:his|her) breath" gives "his breath", "her breath"); any other item gives the
-literals of its group, of an alternation whose every branch has some, or of an item repeated at
-least once. Lookarounds and anchors match no character; wildcards, other classes, optional
-items and back references give nothing. Of the sequence's candidates, the best is the set whose
-shortest literal is longest (then the smallest set); a literal that contains another of its set
-is dropped, as it would never decide anything. The tests check on every owner text of the triage
-tests that a group that matches has an anchor in the text, and that results are unchanged.
+`required_literals(pattern)`: the candidates of a sequence are its runs of literal characters,
+each item's own literals (an alternation whose every branch has some, an item repeated at least
+once, a group), and consecutive items that match few strings (literals, small alternations and
+classes of them, optional or twice-repeated ones) spelt out together: "(?:no|not) (?:pee|wee)"
+requires "no pee", "no wee", "not pee" or "not wee". Lookarounds and anchors match no
+character; wildcards, other classes, optional items and back references give nothing. The best
+candidate is the set whose shortest literal is longest, up to 5 characters, then the smallest
+set (each literal is one substring test on every text), then the longest; a literal that
+contains another of its set is dropped, as it would never decide anything. The tests check, on
+every owner text of the triage tests, that a group that matches has an anchor in the text and
+that results are unchanged.
 """
 
 from __future__ import annotations
@@ -43,13 +45,18 @@ _HEADER = (
 
 Literals = frozenset[str]
 _MAX_STRINGS = 64
+_LONG_ENOUGH = 5
+"""A literal this long is rare enough in an owner's text: past it, fewer literals count more."""
+
+
+def _score(found: Literals) -> tuple[int, int, int]:
+    shortest = min(len(s) for s in found)
+    return min(shortest, _LONG_ENOUGH), -len(found), shortest
 
 
 def _best(candidates: Iterable[Literals | None]) -> Literals | None:
     found = [c for c in candidates if c]
-    if not found:
-        return None
-    return max(found, key=lambda c: (min(len(s) for s in c), -len(c)))
+    return max(found, key=_score) if found else None
 
 
 def _cross(left: Literals, right: Literals) -> Literals | None:
@@ -105,19 +112,29 @@ def _sequence_strings(items: Iterable[tuple[Any, Any]]) -> Literals | None:
 def _sequence(items: Iterable[tuple[Any, Any]]) -> Literals | None:
     """The best literals of a parsed sequence (a list of (opcode, argument) pairs).
 
-    Consecutive items whose strings are few (literals, small alternations, optional literals)
-    are spelt out together: "(?:his|her) breath" requires "his breath" or "her breath".
+    The candidates: each run of literal characters, each item's own strings or literals, and
+    consecutive items whose strings are few (literals, small alternations, optional literals)
+    spelt out together: "(?:his|her) breath" requires "his breath" or "her breath".
     """
     candidates: list[Literals | None] = []
     spelt: Literals = frozenset({""})
+    run = ""
 
     def flush() -> None:
         if "" not in spelt:
             candidates.append(spelt)
 
     for op, av in items:
+        if op is sre.LITERAL:
+            run += chr(av)
+        elif op not in _ZERO_WIDTH:  # a lookaround or an anchor matches no character
+            if run:
+                candidates.append(frozenset({run}))
+            run = ""
         strings = _strings(op, av)
         if strings is not None:
+            if "" not in strings and op is not sre.LITERAL:
+                candidates.append(strings)
             joined = _cross(spelt, strings)
             if joined is None:  # too many: what came before is a candidate, start again
                 flush()
@@ -128,6 +145,8 @@ def _sequence(items: Iterable[tuple[Any, Any]]) -> Literals | None:
         spelt = frozenset({""})
         candidates.append(_required(op, av))
     flush()
+    if run:
+        candidates.append(frozenset({run}))
     return _best(candidates)
 
 
