@@ -97,7 +97,7 @@ e2e: $(BIN)/.installed ## End-to-end tests: the local stack in subprocesses, ove
 test: setup lint typecheck template-check build ## Set up and run every check
 	$(BIN)/pytest -q
 
-docs: $(BIN)/.installed ## Regenerate the documents generated from code
+docs: $(BIN)/.installed ## Regenerate the documents generated from code (and the triage anchors)
 	$(BIN)/python -m prediag_tools.docs
 
 BENCH_ARGS ?=

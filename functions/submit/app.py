@@ -9,7 +9,7 @@ as docs/openapi.json (`make openapi`).
 """
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 import api_responses
@@ -21,13 +21,15 @@ from aws_lambda_powertools.event_handler.middlewares.openapi_validation import (
     OpenAPIRequestValidationMiddleware,
 )
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, SecurityScheme
 from aws_lambda_powertools.event_handler.types import EventHandlerInstance
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from routes import admin, clinics, console, jobs, pre_diagnoses
 
 from prediag import wiring
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler.openapi.models import SecurityScheme
 
 logger = Logger()
 tracer = Tracer()
@@ -43,13 +45,6 @@ DESCRIPTION = (
     "which hold no data, load without one). Errors are JSON: "
     '`{"message": "...", "errors": [{"field", "in", "message", "type"}]}`.'
 )
-SECURITY_SCHEMES: dict[str, SecurityScheme] = {
-    "cognito": APIKey(
-        name="Authorization",
-        in_=APIKeyIn.header,
-        description="A Cognito ID token of the user pool (the raw JWT, no 'Bearer' prefix)",
-    )
-}
 SECURITY: list[dict[str, list[str]]] = [{"cognito": []}]
 
 ALLOWED_ORIGIN = os.environ.get("CORS_ALLOWED_ORIGIN", "")
@@ -112,13 +107,28 @@ app.include_router(pre_diagnoses.router)
 
 
 # ---------------------------------------------------------------------- documentation
+def security_schemes() -> "dict[str, SecurityScheme]":
+    """How a caller authenticates, for the document. Powertools' OpenAPI models are imported
+    here, not at module level: only the document needs them, and importing them takes about
+    30 ms, which every cold start would pay."""
+    from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
+
+    return {
+        "cognito": APIKey(
+            name="Authorization",
+            in_=APIKeyIn.header,
+            description="A Cognito ID token of the user pool (the raw JWT, no 'Bearer' prefix)",
+        )
+    }
+
+
 def openapi_json() -> str:
     """The OpenAPI document of this API (what docs/openapi.json holds)."""
     return app.get_openapi_json_schema(
         title=TITLE,
         version=VERSION,
         description=DESCRIPTION,
-        security_schemes=SECURITY_SCHEMES,
+        security_schemes=security_schemes(),
         security=SECURITY,
     )
 

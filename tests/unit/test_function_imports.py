@@ -17,6 +17,7 @@ spec.loader.exec_module(module)
 print(json.dumps({{
     "sdks": sorted(m for m in ("openai", "anthropic") if m in sys.modules),
     "botocore_level": logging.getLogger("botocore").getEffectiveLevel(),
+    "modules": sorted(sys.modules),
 }}))
 """
 ENV = {
@@ -31,6 +32,8 @@ ENV = {
     "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_LOG_LEVEL": "DEBUG",
     "AI_PROVIDERS": "openai,anthropic,bedrock",
+    # this checkout's shared package, whatever the virtualenv's editable install points at
+    "PYTHONPATH": str(ROOT / "layers" / "common"),
 }
 
 
@@ -60,3 +63,18 @@ def test_analyze_imports_the_enabled_sdks_at_init_not_in_the_first_record():
 @pytest.mark.parametrize("function", ["submit", "analyze", "notify"])
 def test_aws_clients_never_log_bodies_even_at_debug(function: str):
     assert _load(function)["botocore_level"] >= 30  # WARNING
+
+
+def test_the_api_function_loads_no_module_it_only_needs_for_the_document_or_the_analysis():
+    modules = _load("submit")["modules"]
+    assert isinstance(modules, list)
+    # the OpenAPI models: only the document needs them (app.security_schemes)
+    assert "aws_lambda_powertools.event_handler.openapi.models" not in modules
+    # the settings read prediag.ai.settings; the ensemble and its providers are analyze's
+    assert "prediag.ai.settings" in modules
+    assert not [m for m in modules if m.startswith("prediag.ai.") and m != "prediag.ai.settings"]
+    # the vet notifier is the notify function's
+    assert "prediag.notifier" not in modules
+    # the rule table is read from its parse (rules.json), not with the TOML parser
+    assert "prediag.triage.rules" in modules
+    assert "tomllib" not in modules

@@ -1,6 +1,13 @@
 """Generated documents match the code they describe."""
 
-from prediag_tools.docs import README, TRIAGE_DOC, readme_with_parameters, triage_markdown
+from prediag.triage.rules import PARSED_FILE
+from prediag_tools.docs import (
+    README,
+    TRIAGE_DOC,
+    parsed_rules_json,
+    readme_with_parameters,
+    triage_markdown,
+)
 
 
 def test_triage_rules_page_matches_the_rules_table():
@@ -13,4 +20,10 @@ def test_readme_parameter_table_matches_the_template():
     readme = README.read_text(encoding="utf-8")
     assert readme == readme_with_parameters(readme), (
         "the parameter table of README.md is out of date: run `make docs`"
+    )
+
+
+def test_the_parsed_rule_table_is_the_parse_of_rules_toml():
+    assert PARSED_FILE.read_text(encoding="utf-8") == parsed_rules_json(), (
+        "layers/common/prediag/triage/rules.json is out of date: run `make docs`"
     )

@@ -27,7 +27,7 @@ from prediag.models import (
 )
 from prediag.triage import RULES, RULES_VERSION, Label, Rule, normalise, triage, triage_text
 from prediag.triage.matcher import build
-from prediag.triage.rules import RULES_FILE, RuleTableError, load_table
+from prediag.triage.rules import PARSED_FILE, RULES_FILE, RuleTableError, load_shipped, load_table
 
 DOG, CAT, RABBIT = Species.DOG, Species.CAT, Species.RABBIT
 M, MN, F, FS, U = Sex.MALE, Sex.MALE_NEUTERED, Sex.FEMALE, Sex.FEMALE_SPAYED, Sex.UNKNOWN
@@ -679,6 +679,15 @@ unless = ['mild']
 
 def test_the_shipped_rule_file_is_the_table_the_matcher_uses():
     assert load_table(RULES_FILE.read_text(encoding="utf-8")) == (RULES_VERSION, RULES)
+
+
+def test_a_rule_file_changed_since_its_parse_was_generated_is_parsed_itself(tmp_path: Path):
+    text = RULES_FILE.read_text(encoding="utf-8")
+    changed = text.replace(f'version = "{RULES_VERSION}"', 'version = "changed-1"', 1)
+    assert load_shipped(text) == (RULES_VERSION, RULES)  # from rules.json
+    assert load_shipped(changed)[0] == "changed-1"  # rules.json is for another text
+    assert load_shipped(text, tmp_path / "missing.json") == (RULES_VERSION, RULES)
+    assert PARSED_FILE.exists()
 
 
 def test_a_rule_file_loads_into_typed_rules_with_its_references_spliced():

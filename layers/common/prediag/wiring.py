@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
@@ -11,11 +12,13 @@ from prediag.analysis import JobPolicy
 from prediag.clinic_registry import DynamoClinics
 from prediag.errors import ConfigurationError
 from prediag.models import Lane
-from prediag.notifier import SnsNotifier
 from prediag.queue import LaneQueues, SqsJobQueue
 from prediag.quota import DynamoSubmissionQuota, QuotaPolicy
 from prediag.repository import DynamoRepository
 from prediag.settings import get_settings
+
+if TYPE_CHECKING:
+    from prediag.notifier import SnsNotifier
 
 
 def quiet_aws_client_logs() -> None:
@@ -43,6 +46,10 @@ def job_queue() -> SqsJobQueue:
 
 @lru_cache(maxsize=1)
 def notifier() -> SnsNotifier:
+    # imported here: only the notify function notifies (it loads the module at import anyway,
+    # through prediag.notification); the API and analyze functions need not load it
+    from prediag.notifier import SnsNotifier
+
     topic = get_settings().vet_topic_arn
     if not topic:
         raise ConfigurationError("VET_TOPIC_ARN is not set")

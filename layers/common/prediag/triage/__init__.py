@@ -8,8 +8,10 @@ flag's level. The AI synthesis may raise that level, never lower it; the submit 
 on it.
 
 Layout: the rules are data, `rules.toml`, read by `rules` into the typed `Rule`s of `rule` (a
-malformed entry stops the import); `matcher` compiles them once and reads the owner's text
-after `folding` (accents, case, the pet's name), discarding matches that `negation` cancels.
+malformed entry stops the import); `matcher` reads the owner's text after `folding` (accents,
+case, the pet's name), discarding matches that `negation` cancels. It compiles a rule's regexes
+the first time a text holds one of the anchors of each of its groups (`anchors.json`, generated
+from the table by `make docs`): a text that cannot match a rule costs no regex.
 
 Design choices:
 
