@@ -576,11 +576,11 @@ def test_a_provider_quoting_the_owners_words_back_is_not_stored_or_logged(
     ai_env.set_default(Behaviour("echo_bad_request"))
 
     with pytest.raises(PermanentAnalysisError) as raised:
-        analyze_case(
+        analyze_case(  # a 400 is answered at once and never retried: no short deadline needed
             case(f"He vomits. {secret_story}."),
             NO_FLAGS,
             remaining_ms=REMAINING_MS,
-            settings=FAST,
+            settings=SETTINGS,
         )
 
     for provider in PROVIDERS:  # the fakes did quote it
