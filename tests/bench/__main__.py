@@ -110,6 +110,7 @@ class Suite:
                 self.warm_up(driver, capacity)
             if "burst" in self.rows:
                 for n in BURSTS:
+                    driver.new_owner()
                     if n == max(BURSTS) and "cpu" in self.rows:
                         burst, cpu = cpu_per_case(
                             stack, lambda n=n: driver.burst(n, L, capacity, self.timeout(n))
@@ -120,9 +121,11 @@ class Suite:
                     self.burst_rows(burst, batch, conc)
             elif "cpu" in self.rows:
                 n = max(BURSTS)
+                driver.new_owner()
                 _, cpu = cpu_per_case(stack, lambda: driver.burst(n, L, capacity, self.timeout(n)))
                 self.cpu_row(cpu, n)
             if "submit" in self.rows:
+                driver.new_owner()
                 handler, raw = submit_overhead(driver)
                 self.submit_ms.append((handler * 1000, raw * 1000))
                 row = self.row("submit", "submit (warm)", "handler ÷ (PutItem + SendMessage)")
@@ -138,6 +141,7 @@ class Suite:
         that finished early and leave the lane one short)."""
         stack = driver.stack
         for _ in range(most):
+            driver.new_owner()
             mark = stack.line_count()
             driver.burst(capacity, self.latency, capacity, self.timeout(capacity))
             settle(stack, quiet_s=0.5)
