@@ -6,7 +6,6 @@ standard variables, and only its public interfaces used afterwards: the HTTP API
 
 from __future__ import annotations
 
-import functools
 import os
 import re
 import signal
@@ -57,15 +56,19 @@ class BenchStack:
     lines: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    @functools.cached_property
-    def dynamodb(self) -> Any:
-        return boto3.client(
-            "dynamodb",
-            endpoint_url=self.endpoint_url,
-            region_name=REGION,
-            aws_access_key_id="bench",
-            aws_secret_access_key="bench",
-        )
+    _clients: dict[str, Any] = field(default_factory=dict)
+
+    def client(self, service: str) -> Any:
+        """A boto3 client of the stack's moto endpoint (one per service)."""
+        if service not in self._clients:
+            self._clients[service] = boto3.client(
+                service,
+                endpoint_url=self.endpoint_url,
+                region_name=REGION,
+                aws_access_key_id="bench",
+                aws_secret_access_key="bench",
+            )
+        return self._clients[service]
 
     # ------------------------------------------------------------------ public interfaces
     def token(self, user: str) -> str:
@@ -103,7 +106,7 @@ class BenchStack:
         }
         found: list[dict[str, Any]] = []
         while request:
-            response = self.dynamodb.batch_get_item(RequestItems=request)
+            response = self.client("dynamodb").batch_get_item(RequestItems=request)
             for items in response["Responses"].values():
                 found.extend(items)
             request = response.get("UnprocessedKeys") or {}

@@ -18,10 +18,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import boto3
 import httpx
 
-from tests.bench.localstack import REGION, ROOT, BenchStack, settle
+from tests.bench.localstack import ROOT, BenchStack, settle
 
 EVENT = json.loads((ROOT / "events" / "request-normal.json").read_text())
 TERMINAL = ("completed", "failed")
@@ -82,6 +81,10 @@ class Burst:
         return values[min(len(values) - 1, math.ceil(q * len(values)) - 1)]
 
 
+def _new_user() -> str:
+    return f"bench-{uuid.uuid4().hex[:8]}@example.com"
+
+
 def _timestamp(value: str) -> float:
     return datetime.fromisoformat(value).timestamp()
 
@@ -92,7 +95,7 @@ class Driver:
     def __init__(self, stack: BenchStack, latency_s: float, user: str | None = None) -> None:
         self.stack = stack
         self.latency_s = latency_s
-        self.token = stack.token(user or f"bench-{uuid.uuid4().hex[:8]}@example.com")
+        self.token = stack.token(user or _new_user())
         self.poll_errors: list[str] = []
         self.stuck: list[str] = []
         self.http = httpx.Client(
@@ -109,7 +112,7 @@ class Driver:
         """Submit from now on as a user of its own: the per-owner quota keeps a log of each
         owner's submissions of the last hour, and an owner with hundreds of them in it (the
         bench lifts the quota) would make every POST heavier than a real owner's."""
-        self.token = self.stack.token(f"bench-{uuid.uuid4().hex[:8]}@example.com")
+        self.token = self.stack.token(_new_user())
         self.http.headers["Authorization"] = self.token
 
     def post(self) -> Case:
@@ -246,13 +249,7 @@ def submit_overhead(driver: Driver, samples: int = 20) -> tuple[float, float]:
     warm = [r for r in stack.reports(mark) if r.function == "submit" and not r.cold][3:]
     handler = [r.duration_ms / 1000 for r in warm]
 
-    aws = {
-        "endpoint_url": stack.endpoint_url,
-        "region_name": REGION,
-        "aws_access_key_id": "bench",
-        "aws_secret_access_key": "bench",
-    }
-    ddb, sqs = boto3.client("dynamodb", **aws), boto3.client("sqs", **aws)
+    ddb, sqs = stack.client("dynamodb"), stack.client("sqs")
     table = f"bench-probe-{uuid.uuid4().hex[:6]}"
     ddb.create_table(
         TableName=table,
