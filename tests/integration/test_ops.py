@@ -409,14 +409,15 @@ def test_pause_and_resume_disable_and_enable_the_analysis_mappings_of_the_lanes(
     assert [(m.lane, m.state) for m in paused] == [(Lane.NORMAL, "Disabled")]
     assert states() == {"urgent": "Enabled", "normal": "Disabled", "other": "Enabled"}
 
-    ops.set_analysis_enabled(control, topology, False)
+    paused_all = ops.set_analysis_enabled(control, topology, False)
     assert states() == {"urgent": "Disabled", "normal": "Disabled", "other": "Enabled"}
+    assert [m.lane for m in paused_all] == [Lane.NORMAL, Lane.URGENT]  # urgent paused last
 
     resumed = ops.set_analysis_enabled(control, topology, True, wait_s=5, poll_s=0.1)
-    assert {(m.lane, m.state) for m in resumed} == {
+    assert [(m.lane, m.state) for m in resumed] == [  # urgent resumed first
         (Lane.URGENT, "Enabled"),
         (Lane.NORMAL, "Enabled"),
-    }
+    ]
     assert states() == {"urgent": "Enabled", "normal": "Enabled", "other": "Enabled"}
 
 

@@ -133,6 +133,10 @@ class _Poller(threading.Thread):
     def _pause(self, seconds: float) -> None:
         self._stop_event.wait(seconds)
 
+    def _until_enabled(self) -> None:
+        """While disabled: return at once when resumed, or after a while to check for a stop."""
+        self._enabled.wait(0.2)
+
     def _count(self, **counts: int) -> None:
         if self.metrics is not None:
             self.metrics.events(self.uuid, **counts)
@@ -363,7 +367,7 @@ class SqsPoller(_Poller):
             while not self.stopping:
                 self._settle()
                 if not self.enabled:
-                    self._pause(0.2)
+                    self._until_enabled()
                     continue
                 if not self._take_slot(0.5):
                     continue
@@ -614,7 +618,7 @@ class StreamPoller(_Poller):
         while not self.stopping:
             self._settle()
             if not self.enabled:
-                self._pause(0.2)
+                self._until_enabled()
                 continue
             try:
                 worked = False
