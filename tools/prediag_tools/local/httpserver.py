@@ -78,6 +78,9 @@ class ServedInThread:
 
 class JsonRequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # TCP_NODELAY: a response leaves as headers then body; with Nagle's algorithm the body would
+    # wait for the client's delayed ACK of the headers (40 ms) on every kept-alive connection
+    disable_nagle_algorithm = True
     timeout = 60  # seconds a client may stay silent (socket timeout)
     max_body_bytes = 10 * 1024 * 1024
     log_name = "http"
