@@ -5,13 +5,17 @@ As on AWS, namespace `AWS/Lambda`: per function (dimension `FunctionName`) `Invo
 event counts `PolledEventCount`, `FilteredOutEventCount`, `InvokedEventCount`,
 `FailedInvokeEventCount`, `DeletedEventCount`, `DroppedEventCount` and
 `OnFailureDestinationDeliveredEventCount`. Read them with `aws cloudwatch get-metric-statistics
---endpoint-url <moto>`. An invocation is counted when it starts, so whatever it causes (a queue
-message, a notification) is never seen before it is counted.
+--endpoint-url <moto>`. An invocation is counted when it starts, synchronously, so whatever it
+causes (a queue message, a notification) is never seen before it is counted. The other metrics
+are handed to a sender thread, which publishes what has gathered in one PutMetricData (up to
+1,000 values): off the invocations' path, and one request for many values under load.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -22,34 +26,75 @@ from prediag_tools.local.runtime import Invocation
 
 NAMESPACE = "AWS/Lambda"
 log = logging.getLogger("prediag.local.metrics")
+MAX_DATA = 1000  # values in one PutMetricData
+Datum = dict[str, Any]
 
 
 class Metrics:
-    """Publishes the metrics synchronously (moto on loopback answers in a few milliseconds)."""
+    """Publishes `Invocations` synchronously, the rest from a sender thread, in batches."""
 
     def __init__(self, endpoint_url: str, region: str) -> None:
         self._cloudwatch = client("cloudwatch", endpoint_url, region, read_timeout=5)
         self.enabled = True
+        self._pending: queue.SimpleQueue[list[Datum] | None] = queue.SimpleQueue()
+        self._sender = threading.Thread(target=self._send_gathered, name="metrics", daemon=True)
+        self._sender.start()
 
-    def put(self, dimensions: dict[str, str], values: dict[str, tuple[float, str]]) -> None:
-        if not self.enabled or not values:
-            return
+    @staticmethod
+    def _data(dimensions: dict[str, str], values: dict[str, tuple[float, str]]) -> list[Datum]:
         dims = [{"Name": k, "Value": v} for k, v in dimensions.items()]
-        data: list[dict[str, Any]] = [
+        return [
             {"MetricName": name, "Dimensions": dims, "Value": value, "Unit": unit}
             for name, (value, unit) in values.items()
         ]
+
+    def _publish(self, data: list[Datum]) -> None:
         try:
             self._cloudwatch.put_metric_data(Namespace=NAMESPACE, MetricData=data)
         except (BotoCoreError, ClientError) as exc:  # metrics never fail an invocation
             log.debug("metrics not published: %s", exc)
+
+    def put(self, dimensions: dict[str, str], values: dict[str, tuple[float, str]]) -> None:
+        """Publish now, before returning."""
+        if self.enabled and values:
+            self._publish(self._data(dimensions, values))
+
+    def put_later(self, dimensions: dict[str, str], values: dict[str, tuple[float, str]]) -> None:
+        """Hand to the sender thread."""
+        if self.enabled and values:
+            self._pending.put(self._data(dimensions, values))
+
+    def _send_gathered(self) -> None:
+        stopping = False
+        while not stopping:
+            gathered = self._pending.get()
+            if gathered is None:
+                break
+            while len(gathered) < MAX_DATA:
+                try:
+                    more = self._pending.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stopping = True
+                    break
+                gathered.extend(more)
+            for start in range(0, len(gathered), MAX_DATA):
+                if self.enabled:
+                    self._publish(gathered[start : start + MAX_DATA])
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Publish what is pending, then stop publishing."""
+        self._pending.put(None)
+        self._sender.join(timeout_s)
+        self.enabled = False
 
     # ------------------------------------------------------------------ functions
     def invocation_started(self, spec: FunctionSpec) -> None:
         self.put({"FunctionName": spec.name}, {"Invocations": (1, "Count")})
 
     def invocation_ended(self, spec: FunctionSpec, result: Invocation) -> None:
-        self.put(
+        self.put_later(
             {"FunctionName": spec.name},
             {
                 "Errors": (0 if result.ok else 1, "Count"),
@@ -61,4 +106,4 @@ class Metrics:
     def events(self, mapping_uuid: str, **counts: int) -> None:
         """Event counts of one mapping, e.g. events(uuid, FilteredOutEventCount=2)."""
         values = {name: (float(n), "Count") for name, n in counts.items() if n}
-        self.put({"EventSourceMappingUUID": mapping_uuid}, values)
+        self.put_later({"EventSourceMappingUUID": mapping_uuid}, values)

@@ -353,7 +353,7 @@ class LocalStack:
         self.api = None
         self.lambda_api = None
         if self.metrics is not None:
-            self.metrics.enabled = False
+            self.metrics.close()
         if self.moto is not None:
             self.moto.stop()  # a poller waiting on a long poll gets its answer (an error) now
             self.moto = None
