@@ -111,6 +111,7 @@ class Suite:
             if "burst" in self.rows:
                 for n in BURSTS:
                     driver.new_owner()
+                    mark = stack.line_count()
                     if n == max(BURSTS) and "cpu" in self.rows:
                         burst, cpu = cpu_per_case(
                             stack, lambda n=n: driver.burst(n, L, capacity, self.timeout(n))
@@ -118,7 +119,9 @@ class Suite:
                         self.cpu_row(cpu, n)
                     else:
                         burst = driver.burst(n, L, capacity, self.timeout(n))
-                    self.burst_rows(burst, batch, conc)
+                    settle(stack, quiet_s=0.5)  # the last REPORT lines are in
+                    cold = sum(1 for r in stack.reports(mark) if r.function == "analyze" and r.cold)
+                    self.burst_rows(burst, batch, conc, cold)
             elif "cpu" in self.rows:
                 n = max(BURSTS)
                 driver.new_owner()
@@ -135,7 +138,7 @@ class Suite:
                 row.note = f"handler {handler_ms:.1f} ms, PutItem + SendMessage {raw_ms:.1f} ms"
             self.close(driver)
 
-    def warm_up(self, driver: Driver, capacity: int, most: int = 3) -> None:
+    def warm_up(self, driver: Driver, capacity: int, most: int = 5) -> None:
         """Bursts of `capacity` cases until one starts no new analyze environment (the local
         stack initialises environments a few at a time, so one burst may reuse an environment
         that finished early and leave the lane one short)."""
@@ -148,7 +151,7 @@ class Suite:
             if not any(r.cold for r in stack.reports(mark) if r.function == "analyze"):
                 return
 
-    def burst_rows(self, burst: Burst, batch: int, conc: int) -> None:
+    def burst_rows(self, burst: Burst, batch: int, conc: int, cold: int) -> None:
         n, L = burst.n, self.latency
         group = f"N={n} at once (batch {batch}, concurrency {conc})"
         cap = math.ceil(n / burst.capacity)
@@ -159,6 +162,8 @@ class Suite:
         problems = [f"{burst.failed} cases not completed"] if burst.failed else []
         if burst.repeated:
             problems.append(f"{burst.repeated} cases analysed more than once")
+        if cold:
+            problems.append(f"{cold} analyze cold starts in one round")
         note = self.table[f"b{n}-makespan"].note
         self.table[f"b{n}-makespan"].note = "; ".join(filter(None, [note, *problems]))
 
