@@ -95,9 +95,7 @@ def _call(client: Any, operation: str, **params: Any) -> tuple[dict[str, Any], A
     def keep(http_response: Any, **_: Any) -> None:
         raw.append(http_response.content)
 
-    event = f"after-call.{client.meta.service_model.endpoint_prefix}.{operation}"
-    if client.meta.service_model.service_name == "dynamodbstreams":
-        event = f"after-call.dynamodbstreams.{operation}"
+    event = f"after-call.{client.meta.service_model.service_name}.{operation}"
     client.meta.events.register(event, keep)
     try:
         method = getattr(client, _snake(operation))
