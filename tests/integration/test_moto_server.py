@@ -14,6 +14,7 @@ from typing import Any
 
 import boto3
 import pytest
+from moto.core.responses import ActionResult, BaseResponse
 from moto.dynamodb.responses import DynamoHandler
 from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
 from moto.server import ThreadedMotoServer
@@ -113,6 +114,21 @@ def _snake(operation: str) -> str:
     return "".join(f"_{c.lower()}" if c.isupper() else c for c in operation).lstrip("_")
 
 
+def _answer_directly(patch: pytest.MonkeyPatch, handler: type[BaseResponse]) -> list[str]:
+    """Give `handler` moto_main's `serialized`; the list gets each action that still went
+    through moto's serializer."""
+    through_moto: list[str] = []
+    original = BaseResponse.serialized
+
+    def counted(self: BaseResponse, action_result: ActionResult) -> Any:
+        through_moto.append(self._get_action())
+        return original(self, action_result)
+
+    patch.setattr(BaseResponse, "serialized", counted)
+    patch.setattr(handler, "serialized", moto_main.serialized)
+    return through_moto
+
+
 def _get_records(streams: Any, iterator: str, **limit: int) -> tuple[dict[str, Any], Any]:
     return _call(streams, "GetRecords", ShardIterator=iterator, **limit)
 
@@ -124,8 +140,9 @@ def test_get_records_written_directly_equals_motos_serializer(
     streams, iterator = shard_iterator
     serialized_body, serialized = _get_records(streams, iterator, **limit)
 
-    monkeypatch.setattr(DynamoDBStreamsHandler, "get_records", moto_main.get_records)
+    through_moto = _answer_directly(monkeypatch, DynamoDBStreamsHandler)
     direct_body, direct = _get_records(streams, iterator, **limit)
+    assert through_moto == []
 
     records = direct["Records"]
     assert [r["eventName"] for r in records] == (
@@ -144,9 +161,11 @@ def test_get_records_past_the_end_is_empty_with_a_next_iterator(
     shard_iterator: tuple[Any, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     streams, iterator = shard_iterator
-    monkeypatch.setattr(DynamoDBStreamsHandler, "get_records", moto_main.get_records)
+    through_moto = _answer_directly(monkeypatch, DynamoDBStreamsHandler)
     _, everything = _get_records(streams, iterator)
     _, after = _get_records(streams, everything["NextShardIterator"])
+
+    assert through_moto == []
 
     assert after["Records"] == []
     assert after["NextShardIterator"]
@@ -321,8 +340,10 @@ def test_item_operations_written_directly_equal_motos_serializer(
 
     serialized_body, serialized = _call(ddb, operation, **_bound(params, by_serializer))
     with monkeypatch.context() as patched:
-        patched.setattr(DynamoHandler, "serialized", moto_main.serialized)
+        through_moto = _answer_directly(patched, DynamoHandler)
         direct_body, direct = _call(ddb, operation, **_bound(params, direct_table))
+
+    assert through_moto == []
 
     assert _renamed(direct_body, direct_table, by_serializer) == serialized_body
     assert _renamed(direct, direct_table, by_serializer) == serialized
@@ -338,9 +359,10 @@ def test_a_control_plane_result_still_goes_through_motos_serializer(
 ) -> None:
     ddb = _client(endpoint, "dynamodb")
     _seeded(ddb, "described")
-    monkeypatch.setattr(DynamoHandler, "serialized", moto_main.serialized)
+    through_moto = _answer_directly(monkeypatch, DynamoHandler)
 
     described = ddb.describe_table(TableName="described")["Table"]
 
+    assert through_moto == ["DescribeTable"]
     assert described["TableName"] == "described"
     assert described["CreationDateTime"].tzinfo is not None

@@ -92,55 +92,48 @@ def _wire_value(value: object) -> float | str:
 
 
 JSON_1_0 = "application/x-amz-json-1.0"  # DynamoDB's and DynamoDB Streams' protocol
-ITEM_OPERATIONS = frozenset(
-    {
-        "GetItem",
-        "PutItem",
-        "UpdateItem",
-        "DeleteItem",
-        "Query",
-        "Scan",
-        "BatchGetItem",
-        "BatchWriteItem",
-        "TransactGetItems",
-        "TransactWriteItems",
-    }
-)
-
-
-def _wire_json(result: object) -> str:
-    return json.dumps(result, default=_wire_value)
+# the operations answered without moto's serializer, by service
+DIRECT = {
+    "dynamodb": frozenset(
+        {
+            "GetItem",
+            "PutItem",
+            "UpdateItem",
+            "DeleteItem",
+            "Query",
+            "Scan",
+            "BatchGetItem",
+            "BatchWriteItem",
+            "TransactGetItems",
+            "TransactWriteItems",
+        }
+    ),
+    "dynamodbstreams": frozenset({"GetRecords"}),
+}
 
 
 @functools.cache
-def _output_members(action: str) -> frozenset[str]:
-    """The members of a DynamoDB operation's output (moto's serializer drops any other key)."""
-    shape = get_service_model("dynamodb").operation_model(action).output_shape
+def _output_members(service: str, action: str) -> frozenset[str]:
+    """The members of an operation's output (moto's serializer drops any other key)."""
+    shape = get_service_model(service).operation_model(action).output_shape
     return frozenset(shape.members) if shape is not None else frozenset()
 
 
-def get_records(self: DynamoDBStreamsHandler) -> tuple[str, dict[str, str]]:
-    """DynamoDBStreamsHandler.get_records, the stored records written out as they are."""
-    limit = self._get_param("Limit")
-    result = self.backend.get_records(
-        self._get_param("ShardIterator"), 1000 if limit is None else limit
-    )
-    return _wire_json(result), {"Content-Type": JSON_1_0}
-
-
-def serialized(self: DynamoHandler, action_result: ActionResult) -> tuple[int, Any, Any]:
-    """DynamoHandler.serialized: an item operation's result written out as it is."""
-    result, action = action_result.result, self._get_action()
-    if not isinstance(result, dict) or action not in ITEM_OPERATIONS:
+def serialized(self: BaseResponse, action_result: ActionResult) -> tuple[int, Any, Any]:
+    """BaseResponse.serialized for DynamoDB and its streams: a result of one of the DIRECT
+    operations written out as it is; anything else through moto's serializer."""
+    service, action, result = self.boto3_service_name, self._get_action(), action_result.result
+    if not isinstance(result, dict) or action not in DIRECT.get(service, ()):
         return BaseResponse.serialized(self, action_result)
-    members = _output_members(action)
+    members = _output_members(service, action)
     kept = {k: v for k, v in result.items() if k in members and v is not None}
-    return 200, {"Content-Type": JSON_1_0, **self.response_headers}, _wire_json(kept)
+    body = json.dumps(kept, default=_wire_value)
+    return 200, {"Content-Type": JSON_1_0, **self.response_headers}, body
 
 
 def direct_json_results() -> None:
-    DynamoDBStreamsHandler.get_records = get_records  # type: ignore[assignment,method-assign]
-    DynamoHandler.serialized = serialized  # type: ignore[assignment,method-assign]
+    for handler in (DynamoHandler, DynamoDBStreamsHandler):
+        handler.serialized = serialized  # type: ignore[method-assign]
 
 
 if __name__ == "__main__":

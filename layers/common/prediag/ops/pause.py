@@ -94,16 +94,15 @@ def set_analysis_enabled(
 ) -> list[EventSourceMapping]:
     """Pause (False) or resume (True) the analysis of the given lanes (all by default).
 
-    The urgent lane is resumed first and paused last. Setting a mapping to the state it is in
-    is harmless, so concurrent pauses agree. With
-    `wait_s`, waits until every mapping has settled (Enabled/Disabled). A paused lane keeps its
-    jobs: nothing is received, nothing expires before the queue's retention (14 days).
+    The urgent lane is resumed first and paused last, so it never waits on the normal lane's
+    switch. Setting a mapping to the state it is in is harmless, so concurrent pauses agree.
+    With `wait_s`, waits until every mapping has settled (Enabled/Disabled). A paused lane keeps
+    its jobs: nothing is received, nothing expires before the queue's retention (14 days).
     """
     chosen = analysis_state(control, topology, lanes)
     if not chosen:
         raise OpsError(f"{topology.analyze_function_name} has no trigger on the selected lanes")
     target = "Enabled" if enabled else "Disabled"
-    # the urgent lane resumes first and pauses last: it never waits on the normal lane's switch
     chosen.sort(key=lambda m: (m.lane is Lane.URGENT) != enabled)
     done = [control.set_enabled(m.id, enabled).model_copy(update={"lane": m.lane}) for m in chosen]
     deadline = time.monotonic() + wait_s
